@@ -1,0 +1,2 @@
+//! Weir's controller (placeholder until translation lands).
+#![forbid(unsafe_code)]
