@@ -1,0 +1,256 @@
+//! The translation: objects in, route model and status out. Pure apart from
+//! reading the clock for condition transition times.
+
+mod attach;
+mod backends;
+mod build;
+mod filters;
+mod gateway;
+mod hostname;
+mod httproute;
+mod listeners;
+mod matches;
+mod precedence;
+mod refgrant;
+mod status;
+mod tls;
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::{json, Value};
+use weir_model::Snapshot;
+
+use self::attach::ParentOutcome;
+use self::build::AttachedRoute;
+use crate::objects::ObjectSet;
+use crate::options::{TranslateOptions, TranslateState};
+use crate::status::{Condition, ObjectStatus, Translation};
+
+const GATEWAY_API_VERSION: &str = "gateway.networking.k8s.io/v1";
+
+/// Translates every object into a snapshot plus status stanzas.
+pub fn translate(
+    objects: &ObjectSet,
+    opts: &TranslateOptions,
+    state: &mut TranslateState,
+) -> Translation {
+    let mut snapshot = Snapshot::default();
+    let mut statuses = Vec::new();
+    let now = crate::time::now_rfc3339();
+    // Transition times survive translations while a condition's status holds.
+    let previous_transitions = std::mem::take(&mut state.transitions);
+    let mut transitions = HashMap::new();
+    let mut stamp = |scope: String, conditions: &mut Vec<Condition>| {
+        for c in conditions.iter_mut() {
+            let key = format!("{scope}/{}", c.type_);
+            let time = match previous_transitions.get(&key) {
+                Some((status, time)) if *status == c.status => time.clone(),
+                _ => now.clone(),
+            };
+            c.last_transition_time = time.clone();
+            transitions.insert(key, (c.status.clone(), time));
+        }
+    };
+
+    // GatewayClasses: ours are those naming our controller.
+    let mut our_classes = BTreeSet::new();
+    let mut class_statuses = Vec::new();
+    for (name, class) in &objects.gateway_classes {
+        let mut status = json!({});
+        if class.spec.controller_name == opts.controller_name {
+            let mut conditions = status::gateway_class(class);
+            if conditions.iter().all(Condition::is_true) {
+                our_classes.insert(name.clone());
+            }
+            stamp(format!("GatewayClass/{name}"), &mut conditions);
+            status = json!({ "conditions": conditions });
+        }
+        class_statuses.push(object_status(
+            "GatewayClass",
+            None,
+            name,
+            class.metadata.generation(),
+            status,
+        ));
+    }
+
+    // Gateways and routes need each other: plan Gateways, attach routes,
+    // then write Gateway status with the attached route counts.
+    let mut gateways = gateway::plan_all(
+        objects,
+        &our_classes,
+        opts,
+        state,
+        &mut snapshot.certificates,
+    );
+
+    let mut route_results = Vec::new();
+    for ((ns, name), route) in &objects.http_routes {
+        let converted = httproute::convert(objects, route, &mut snapshot.clusters);
+        let outcomes: Vec<(usize, ParentOutcome)> = route
+            .spec
+            .parent_refs
+            .iter()
+            .enumerate()
+            .map(|(i, parent)| {
+                (
+                    i,
+                    attach::attach(
+                        objects,
+                        &gateways,
+                        "HTTPRoute",
+                        ns,
+                        &route.spec.hostnames,
+                        parent,
+                    ),
+                )
+            })
+            .collect();
+        // "attachedRoutes [...] counts successfully attached Routes"; a route
+        // naming one listener twice counts once.
+        let mut counted = BTreeSet::new();
+        for (_, outcome) in &outcomes {
+            if let ParentOutcome::Attached(list) = outcome {
+                for a in list {
+                    if counted.insert((a.gateway, a.listener)) {
+                        gateways[a.gateway].listeners[a.listener].attached_routes += 1;
+                    }
+                }
+            }
+        }
+        route_results.push((ns, name, route, converted, outcomes));
+    }
+
+    let attached: Vec<AttachedRoute<'_>> = route_results
+        .iter()
+        .map(|(_, _, _, converted, outcomes)| AttachedRoute {
+            attachments: outcomes
+                .iter()
+                .filter_map(|(_, o)| match o {
+                    ParentOutcome::Attached(list) => Some(list.clone()),
+                    _ => None,
+                })
+                .flatten()
+                .collect(),
+            entries: &converted.entries,
+        })
+        .collect();
+    snapshot.listeners = build::listeners(&gateways, &attached);
+
+    // Gateway status.
+    let mut gateway_statuses = Vec::new();
+    for ((ns, name), gw) in &objects.gateways {
+        let plan = gateways
+            .iter()
+            .find(|p| &p.namespace == ns && &p.name == name);
+        let status = match plan {
+            None => json!({}),
+            Some(plan) => {
+                let scope = format!("Gateway/{ns}/{name}");
+                let mut conditions = status::gateway_conditions(plan);
+                stamp(scope.clone(), &mut conditions);
+                let listeners: Vec<Value> = plan
+                    .listeners
+                    .iter()
+                    .map(|l| {
+                        let mut conditions = status::listener_conditions(plan, l);
+                        stamp(format!("{scope}/listener/{}", l.name), &mut conditions);
+                        status::listener_entry(l, &conditions)
+                    })
+                    .collect();
+                let addresses: Vec<Value> = plan
+                    .address
+                    .iter()
+                    .map(|ip| json!({"type": "IPAddress", "value": ip.to_string()}))
+                    .collect();
+                json!({ "addresses": addresses, "conditions": conditions, "listeners": listeners })
+            }
+        };
+        gateway_statuses.push(object_status(
+            "Gateway",
+            Some(ns),
+            name,
+            gw.metadata.generation(),
+            status,
+        ));
+    }
+
+    // HTTPRoute status: one entry per parentRef that names a Gateway of ours.
+    let mut route_statuses = Vec::new();
+    for (ns, name, route, converted, outcomes) in &route_results {
+        let generation = route.metadata.generation();
+        let mut parents = Vec::new();
+        for (i, outcome) in outcomes {
+            if *outcome == ParentOutcome::NotOurs {
+                continue;
+            }
+            let parent = &route.spec.parent_refs[*i];
+            let mut conditions = status::route_parent_conditions(outcome, converted, generation);
+            stamp(format!("HTTPRoute/{ns}/{name}/parent/{i}"), &mut conditions);
+            parents.push(json!({
+                "parentRef": status::parent_ref(parent, ns),
+                "controllerName": opts.controller_name,
+                "conditions": conditions,
+            }));
+        }
+        route_statuses.push(object_status(
+            "HTTPRoute",
+            Some(ns),
+            name,
+            generation,
+            json!({ "parents": parents }),
+        ));
+    }
+
+    statuses.extend(class_statuses);
+    statuses.extend(gateway_statuses);
+    statuses.extend(route_statuses);
+    // Other Gateway API kinds are listed with an empty status: we don't manage them.
+    for (key, other) in &objects.others {
+        if other.api_version.starts_with("gateway.networking.") {
+            statuses.push(ObjectStatus {
+                api_version: other.api_version.clone(),
+                kind: key.kind.clone(),
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+                generation: other.generation.unwrap_or(1),
+                status: json!({}),
+            });
+        }
+    }
+
+    state.transitions = transitions;
+    // Bump the version only when what is served changes.
+    if state.previous.as_ref() != Some(&snapshot) {
+        state.version += 1;
+        state.previous = Some(snapshot.clone());
+    }
+    snapshot.version = state.version;
+    Translation {
+        snapshot,
+        statuses,
+        errors: Vec::new(),
+    }
+}
+
+fn object_status(
+    kind: &str,
+    namespace: Option<&String>,
+    name: &str,
+    generation: i64,
+    status: Value,
+) -> ObjectStatus {
+    let api_version = if kind == "ReferenceGrant" {
+        "gateway.networking.k8s.io/v1beta1"
+    } else {
+        GATEWAY_API_VERSION
+    };
+    ObjectStatus {
+        api_version: api_version.to_string(),
+        kind: kind.to_string(),
+        namespace: namespace.cloned(),
+        name: name.to_string(),
+        generation,
+        status,
+    }
+}
