@@ -1,0 +1,653 @@
+//! The case file format of /work/shared/conformance/FORMAT.md, read exactly as
+//! written. Step bodies are typed where the runner interprets them; free-form
+//! parts (expected maps, inline objects) stay `serde_yaml::Value`.
+//! Some fields are read only to validate the format (and for future steps).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use serde_yaml::Value;
+
+use super::secrets::SecretSpec;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Case {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    #[serde(default)]
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub provisional: bool,
+    #[serde(default)]
+    pub manifests: Vec<String>,
+    #[serde(default)]
+    pub objects: Vec<Value>,
+    #[serde(default)]
+    pub secrets: Vec<SecretSpec>,
+    #[serde(default)]
+    pub gateway_locality: Option<String>,
+    pub steps: Vec<StepEntry>,
+}
+
+/// Where a case came from: its file and the folders its manifests are relative to.
+#[derive(Debug, Clone)]
+pub struct LoadedCase {
+    pub case: Case,
+    pub file: PathBuf,
+    /// Folder `manifests:` are relative to (`upstream/` or `istio/`).
+    pub manifest_root: PathBuf,
+    /// Base manifest file (upstream/base/manifests.yaml or istio/base.yaml).
+    pub base_manifest: Option<PathBuf>,
+    /// The upstream/ folder (apply `file:` entries are relative to it).
+    pub upstream_dir: PathBuf,
+    pub istio: bool,
+}
+
+/// One step: exactly one kind key, plus an optional `requires`.
+#[derive(Debug, Clone)]
+pub struct StepEntry {
+    pub requires: Vec<String>,
+    pub kind: Step,
+}
+
+impl<'de> Deserialize<'de> for StepEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut map = serde_yaml::Mapping::deserialize(d)?;
+        let requires = match map.remove("requires") {
+            Some(v) => serde_yaml::from_value(v).map_err(D::Error::custom)?,
+            None => Vec::new(),
+        };
+        if map.len() != 1 {
+            return Err(D::Error::custom(format!(
+                "a step must have exactly one kind key, found {:?}",
+                map.keys().collect::<Vec<_>>()
+            )));
+        }
+        let kind = serde_yaml::from_value(Value::Mapping(map)).map_err(D::Error::custom)?;
+        Ok(StepEntry { requires, kind })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Step {
+    Accepted(AcceptedStep),
+    Conditions(ConditionsStep),
+    NoAcceptedParents(ObjectRef),
+    AttachedRoutes(AttachedRoutesStep),
+    ListenersStatus(ListenersStatusStep),
+    RouteParents(RouteParentsStep),
+    Requests(RequestsStep),
+    Weights(WeightsStep),
+    Apply(ApplyStep),
+    Delete(ObjectRef),
+    Tls(TlsStep),
+    Tcp(TcpStep),
+    Grpc(Value),
+    Websocket(WebsocketStep),
+    Load(LoadStep),
+    AccessLog(Value),
+    Sticky(StickyStep),
+    BackendControl(BackendControlStep),
+    Wait(String),
+    External(Value),
+    Custom(String),
+}
+
+impl Step {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Step::Accepted(_) => "accepted",
+            Step::Conditions(_) => "conditions",
+            Step::NoAcceptedParents(_) => "noAcceptedParents",
+            Step::AttachedRoutes(_) => "attachedRoutes",
+            Step::ListenersStatus(_) => "listenersStatus",
+            Step::RouteParents(_) => "routeParents",
+            Step::Requests(_) => "requests",
+            Step::Weights(_) => "weights",
+            Step::Apply(_) => "apply",
+            Step::Delete(_) => "delete",
+            Step::Tls(_) => "tls",
+            Step::Tcp(_) => "tcp",
+            Step::Grpc(_) => "grpc",
+            Step::Websocket(_) => "websocket",
+            Step::Load(_) => "load",
+            Step::AccessLog(_) => "accessLog",
+            Step::Sticky(_) => "sticky",
+            Step::BackendControl(_) => "backendControl",
+            Step::Wait(_) => "wait",
+            Step::External(_) => "external",
+            Step::Custom(_) => "custom",
+        }
+    }
+
+    /// The Gateway a step talks to, when it names one.
+    pub fn gateway(&self) -> Option<&str> {
+        match self {
+            Step::Accepted(s) => Some(&s.gateway),
+            Step::AttachedRoutes(s) => Some(&s.gateway),
+            Step::Requests(s) => Some(&s.gateway),
+            Step::Weights(s) => Some(&s.gateway),
+            Step::Tls(s) => Some(&s.gateway),
+            Step::Tcp(s) => Some(&s.gateway),
+            Step::Websocket(s) => Some(&s.gateway),
+            Step::Load(s) => Some(&s.gateway),
+            Step::Sticky(s) => Some(&s.gateway),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptedStep {
+    pub gateway: String,
+    #[serde(default)]
+    pub listeners: Option<Vec<String>>,
+    #[serde(default = "default_route_kind")]
+    pub route_kind: String,
+    #[serde(default)]
+    pub routes: Vec<String>,
+    #[serde(default)]
+    pub resolved_refs: bool,
+    #[serde(default)]
+    pub parent_kind: Option<String>,
+    #[serde(default)]
+    pub use_port: bool,
+}
+
+fn default_route_kind() -> String {
+    "HTTPRoute".into()
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ConditionExpect {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `listeners: all` or a list of names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ListenerSelector {
+    Named(Vec<String>),
+    Keyword(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionsStep {
+    pub kind: String,
+    pub object: String,
+    #[serde(default)]
+    pub parent: Option<String>,
+    #[serde(default)]
+    pub listener: Option<String>,
+    #[serde(default)]
+    pub listeners: Option<ListenerSelector>,
+    pub conditions: Vec<ConditionExpect>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ObjectRef {
+    pub kind: String,
+    pub object: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AttachedRoutesStep {
+    pub gateway: String,
+    /// `{name: count}` or the keyword `all` (with `count`).
+    pub listeners: Value,
+    #[serde(default)]
+    pub count: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenersStatusStep {
+    pub kind: String,
+    pub object: String,
+    pub listeners: Vec<ListenerExpect>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerExpect {
+    pub name: String,
+    #[serde(default)]
+    pub supported_kinds: Option<Vec<GroupKind>>,
+    #[serde(default)]
+    pub attached_routes: Option<i64>,
+    #[serde(default)]
+    pub conditions: Vec<ConditionExpect>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GroupKind {
+    #[serde(default)]
+    pub group: Option<String>,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteParentsStep {
+    pub kind: String,
+    pub object: String,
+    #[serde(default = "yes")]
+    pub namespace_required: bool,
+    pub parents: Vec<ParentExpect>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParentExpect {
+    pub parent_ref: ParentRefExpect,
+    #[serde(default)]
+    pub conditions: Vec<ConditionExpect>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ParentRefExpect {
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestsStep {
+    pub gateway: String,
+    #[serde(default)]
+    pub scheme: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub expect_failure: bool,
+    #[serde(default)]
+    pub expect_error: bool,
+    #[serde(default)]
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub server_certificate: Option<String>,
+    pub cases: Vec<RequestCase>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestCase {
+    pub request: RequestSpec,
+    #[serde(default)]
+    pub expected_request: Option<ExpectedRequest>,
+    #[serde(default)]
+    pub redirect_request: Option<RedirectExpect>,
+    #[serde(default)]
+    pub backend_set_response_headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub response: Option<ResponseExpect>,
+    #[serde(default)]
+    pub backend: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub mirrored_to: Vec<MirrorExpect>,
+    #[serde(default)]
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub test_case_name: Option<String>,
+}
+
+/// Header maps: values are strings (several values comma-joined).
+pub type HeaderMapSpec = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestSpec {
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub headers: HeaderMapSpec,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub sni: Option<String>,
+    #[serde(default)]
+    pub client_cert: Option<String>,
+    #[serde(default)]
+    pub unfollow_redirect: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpectedRequest {
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub headers: HeaderMapSpec,
+    #[serde(default)]
+    pub absent_headers: Vec<String>,
+    #[serde(default)]
+    pub http_port: Option<String>,
+    #[serde(default)]
+    pub sni: Option<String>,
+    #[serde(default)]
+    pub client_cert: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RedirectExpect {
+    #[serde(default)]
+    pub scheme: Option<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub port: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseExpect {
+    #[serde(default)]
+    pub status_codes: Vec<u16>,
+    #[serde(default)]
+    pub headers: HeaderMapSpec,
+    #[serde(default)]
+    pub valid_header_values: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub absent_headers: Vec<String>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub ignore_whitespace: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MirrorExpect {
+    pub name: String,
+    pub namespace: String,
+    #[serde(default)]
+    pub percent: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightsStep {
+    pub gateway: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub request: Value,
+    pub expected: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ApplyStep {
+    File(String),
+    Inline(Value),
+    Patch(PatchSpec),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PatchSpec {
+    pub kind: String,
+    pub object: String,
+    pub merge: Value,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TlsStep {
+    pub gateway: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    pub sni: String,
+    pub expect: TlsExpect,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsExpect {
+    pub handshake: String,
+    #[serde(default)]
+    pub connection: Option<String>,
+    #[serde(default)]
+    pub certificate_for: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TcpStep {
+    pub gateway: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub tls: bool,
+    #[serde(default)]
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub ca_config_map: Option<String>,
+    #[serde(default)]
+    pub server_certificate: Option<String>,
+    pub expect: TcpExpect,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TcpExpect {
+    #[serde(default)]
+    pub backend_is_tls: Option<bool>,
+    #[serde(default)]
+    pub backend: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub tls_protocol: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebsocketStep {
+    pub gateway: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    pub path: String,
+    #[serde(default)]
+    pub origin: Option<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+    pub exchange: Vec<WsFrame>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WsFrame {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadStep {
+    pub gateway: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    pub request: RequestSpec,
+    pub concurrency: usize,
+    pub total: usize,
+    pub expect: LoadExpect,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadExpect {
+    #[serde(default)]
+    pub status_counts: BTreeMap<u16, Value>,
+    #[serde(default)]
+    pub max_duration: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StickyStep {
+    pub gateway: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    pub request: RequestSpec,
+    #[serde(default)]
+    pub key_header: Option<String>,
+    #[serde(default)]
+    pub key_cookie: Option<String>,
+    #[serde(default)]
+    pub key_query: Option<String>,
+    pub keys: usize,
+    pub expect: StickyExpect,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StickyExpect {
+    #[serde(default)]
+    pub same_pod_per_key: bool,
+    #[serde(default)]
+    pub min_distinct_pods: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BackendControlStep {
+    pub deployment: String,
+    #[serde(default)]
+    pub pod: Option<usize>,
+    pub mode: String,
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub delay: Option<String>,
+}
+
+/// Splits `namespace/name` (a cluster-scoped object is written `/name` or `name`).
+pub fn split_ref(r: &str) -> (Option<&str>, &str) {
+    match r.split_once('/') {
+        Some(("", name)) => (None, name),
+        Some((ns, name)) => (Some(ns), name),
+        None => (None, r),
+    }
+}
+
+/// Reads every `*.yaml` case in `dir` (skipping `base.yaml`), sorted by file name.
+pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<LoadedCase>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading cases dir {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .filter(|p| p.file_name().is_some_and(|n| n != "base.yaml"))
+        .collect();
+    files.sort();
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let upstream_dir = parent.join("upstream");
+    // Istio cases: manifests relative to their own folder, base in istio/base.yaml.
+    let istio = dir.join("base.yaml").exists()
+        || dir.file_name().is_some_and(|n| n == "istio");
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        let case: Case = serde_yaml::from_str(&text)
+            .with_context(|| format!("parsing case {}", file.display()))?;
+        let (manifest_root, base_manifest) = if istio {
+            (dir.to_path_buf(), None)
+        } else {
+            let base = upstream_dir.join("base/manifests.yaml");
+            (upstream_dir.clone(), base.exists().then_some(base))
+        };
+        out.push(LoadedCase {
+            case,
+            file,
+            manifest_root,
+            base_manifest,
+            upstream_dir: upstream_dir.clone(),
+            istio,
+        });
+    }
+    if out.is_empty() {
+        bail!("no case files in {}", dir.display());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_dir(dir: &Path) {
+        if !dir.exists() {
+            println!("cases folder {} is absent: not checked", dir.display());
+            return;
+        }
+        let cases = load_dir(dir).unwrap_or_else(|e| panic!("{e:#}"));
+        for c in &cases {
+            assert!(!c.case.steps.is_empty(), "{} has no steps", c.case.name);
+            for m in &c.case.manifests {
+                assert!(c.manifest_root.join(m).exists(), "{}: manifest {m} missing", c.case.name);
+            }
+        }
+        println!("{}: {} cases parsed", dir.display(), cases.len());
+    }
+
+    #[test]
+    fn parses_every_gateway_api_case() {
+        check_dir(Path::new("/work/shared/conformance/cases"));
+    }
+
+    #[test]
+    fn parses_every_istio_case() {
+        check_dir(Path::new("/work/shared/conformance/istio"));
+    }
+
+    #[test]
+    fn step_with_requires_and_unknown_kind() {
+        let e: StepEntry = serde_yaml::from_str("{requires: [HTTPRoute], wait: 2s}").expect("step");
+        assert_eq!(e.requires, vec!["HTTPRoute".to_string()]);
+        assert!(matches!(e.kind, Step::Wait(_)));
+        assert!(serde_yaml::from_str::<StepEntry>("{frobnicate: {}}").is_err());
+        assert!(serde_yaml::from_str::<StepEntry>("{wait: 1s, custom: x}").is_err());
+    }
+}

@@ -1,0 +1,439 @@
+//! `custom` steps: the recurring prose procedures of the transcriptions are
+//! recognised by their text and run; any other text makes the case skipped
+//! (see features.rs).
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+
+use crate::runner::case::{RequestsStep, Step};
+use crate::runner::context::CaseCtx;
+use crate::runner::status::{str_field, StatusView};
+use crate::runner::steps::requests::{add_query, attempt};
+use crate::runner::steps::status_steps::check_zero_routes;
+
+/// A follow-up of a "latest conditions" wait.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Then {
+    Remember(String),
+    Differs(String),
+    SpecListLen(String, usize),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Custom {
+    NamespacesReady(Vec<String>),
+    GatewayLatest { gateway: String, then: Vec<Then> },
+    GatewayZeroRoutes(String),
+    /// Gateway None: the Gateway of the next step that names one.
+    WaitForAddress(Option<String>),
+    GatewayClassLatest { class: Option<String>, accepted_any: bool, then: Vec<Then> },
+    RouteLatest { route: Option<String>, then: Vec<Then> },
+    AttachedListenerSets { gateway: String, count: i64 },
+    ClientCertRequested,
+    MirrorDistribution { p: f64, mirror_ns: String, mirror: String, path: String, min: usize, max: usize },
+    SetupEndpointSlices { deployment: String, ipv4_slices: Vec<String>, namespace: String },
+}
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).unwrap_or_else(|e| panic!("bad built-in regex {pattern}: {e}"))
+}
+
+macro_rules! regex {
+    ($p:expr) => {{
+        static R: OnceLock<Regex> = OnceLock::new();
+        R.get_or_init(|| re($p))
+    }};
+}
+
+fn normalize(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Known follow-ups after a Gateway latest-conditions wait.
+fn parse_gateway_tail(tail: &str) -> Option<Vec<Then>> {
+    let tail = tail.trim();
+    if tail.is_empty() || tail.starts_with("The condition values are not checked.") {
+        return Some(vec![]);
+    }
+    if let Some(c) = regex!(r"^Then read the Gateway and remember its metadata\.generation \((G\d)\)\.$").captures(tail) {
+        return Some(vec![Then::Remember(c[1].to_string())]);
+    }
+    if let Some(c) = regex!(r"^then read the Gateway again: its metadata\.generation must differ from (G\d)\.$").captures(tail) {
+        return Some(vec![Then::Differs(c[1].to_string())]);
+    }
+    if let Some(c) = regex!(r"^Then read the Gateway, require that spec\.(\w+) has exactly (\d+) entries, and remember its metadata\.generation \((G\d)\)\.$").captures(tail) {
+        return Some(vec![Then::SpecListLen(c[1].to_string(), c[2].parse().ok()?), Then::Remember(c[3].to_string())]);
+    }
+    if let Some(c) = regex!(r"^Then read the Gateway: spec\.(\w+) must have exactly (\d+) entries\.$").captures(tail) {
+        return Some(vec![Then::SpecListLen(c[1].to_string(), c[2].parse().ok()?)]);
+    }
+    None
+}
+
+/// Recognises a custom step's text.
+pub fn recognise(text: &str) -> Option<Custom> {
+    let t = normalize(text);
+    if let Some(c) = regex!(r"^Upstream NamespacesMustBeReady\(([^)]*)\)").captures(&t) {
+        return Some(Custom::NamespacesReady(c[1].split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()));
+    }
+    if let Some(c) = regex!(r"^Upstream GatewayMustHaveLatestConditions: wait until every condition in status\.conditions of Gateway (\S+) has observedGeneration = metadata\.generation\.(.*)$").captures(&t) {
+        return Some(Custom::GatewayLatest { gateway: c[1].to_string(), then: parse_gateway_tail(&c[2])? });
+    }
+    if let Some(c) = regex!(r"^Upstream GatewayMustHaveLatestConditions for (\S+) \(every status condition at observedGeneration = metadata\.generation\)[;.](.*)$").captures(&t) {
+        return Some(Custom::GatewayLatest { gateway: c[1].to_string(), then: parse_gateway_tail(&c[2])? });
+    }
+    if let Some(c) = regex!(r"^Upstream GatewayMustHaveZeroRoutes\(([^)]+)\): once every condition in the Gateway's status\.conditions has observedGeneration = metadata\.generation, status\.listeners is either empty or holds exactly one entry whose attachedRoutes is 0\.$").captures(&t) {
+        return Some(Custom::GatewayZeroRoutes(c[1].to_string()));
+    }
+    if t.starts_with("Upstream WaitForGatewayAddress") {
+        if let Some(c) = regex!(r"of Gateway (\S+?) has observedGeneration").captures(&t) {
+            return Some(Custom::WaitForAddress(Some(c[1].to_string())));
+        }
+        if t.contains("of the Gateway has observedGeneration") {
+            return Some(Custom::WaitForAddress(None));
+        }
+        return None;
+    }
+    if let Some(c) = regex!(r"^Upstream GWCMustHaveAcceptedConditionAny: wait until every condition in status\.conditions of GatewayClass (\S+) has observedGeneration = metadata\.generation and there is an Accepted condition \(any status, any reason\)\.$").captures(&t) {
+        return Some(Custom::GatewayClassLatest { class: Some(c[1].to_string()), accepted_any: true, then: vec![] });
+    }
+    if let Some(c) = regex!(r"^Read the GatewayClass and remember its metadata\.generation \((G\d)\)\. Upstream GatewayClassMustHaveLatestConditions: wait until every condition in status\.conditions has observedGeneration = metadata\.generation\.$").captures(&t) {
+        return Some(Custom::GatewayClassLatest { class: None, accepted_any: false, then: vec![Then::Remember(c[1].to_string())] });
+    }
+    if let Some(c) = regex!(r"^Upstream GWCMustHaveAcceptedConditionAny again \(every condition at observedGeneration = metadata\.generation, and an Accepted condition with any status\), then GatewayClassMustHaveLatestConditions; then read the GatewayClass again: its metadata\.generation must differ from (G\d)\.$").captures(&t) {
+        return Some(Custom::GatewayClassLatest { class: None, accepted_any: true, then: vec![Then::Differs(c[1].to_string())] });
+    }
+    if let Some(c) = regex!(r"^Read HTTPRoute (\S+) and remember its metadata\.generation \((G\d)\)\. Then \(upstream HTTPRouteMustHaveLatestConditions\) wait until every condition of every entry of its status\.parents has observedGeneration = metadata\.generation\.$").captures(&t) {
+        return Some(Custom::RouteLatest { route: Some(c[1].to_string()), then: vec![Then::Remember(c[2].to_string())] });
+    }
+    if let Some(c) = regex!(r"^Wait until every condition of every entry of the route's status\.parents has observedGeneration = metadata\.generation \(upstream HTTPRouteMustHaveLatestConditions\); then read the route again: its metadata\.generation must differ from (G\d)\.$").captures(&t) {
+        return Some(Custom::RouteLatest { route: None, then: vec![Then::Differs(c[1].to_string())] });
+    }
+    if let Some(c) = regex!(r"^Upstream GatewayMustHaveAttachedListeners: Gateway (\S+) reports status\.attachedListenerSets = (\d+) \(an absent field counts as 0\), read once every Gateway condition has observedGeneration = metadata\.generation\.").captures(&t) {
+        return Some(Custom::AttachedListenerSets { gateway: c[1].to_string(), count: c[2].parse().ok()? });
+    }
+    if t.starts_with("Client certificate requested: during the previous step the Gateway sent a TLS CertificateRequest") {
+        return Some(Custom::ClientCertRequested);
+    }
+    if let Some(c) = regex!(r"^Mirror distribution, p = ([\d.]+) \(mirror (\S+) in (\S+)\)").captures(&t) {
+        let path = regex!(r"(?:here|with path) (/[^?\s]*)\?gateway-api-conformance-request-id=<uuid>").captures(&t)?;
+        let range = regex!(r"\((\d+) to (\d+) requests\)").captures(&t)?;
+        return Some(Custom::MirrorDistribution {
+            p: c[1].parse().ok()?,
+            mirror: c[2].to_string(),
+            mirror_ns: c[3].to_string(),
+            path: path[1].to_string(),
+            min: range[1].parse().ok()?,
+            max: range[2].parse().ok()?,
+        });
+    }
+    if let Some(c) = regex!(r"^Upstream setupEndpointSlices: list the Pods of Deployment (\S+) \(by its selector .*For each of the EndpointSlices (.+?) \(IPv4 pod addresses\) and .+? \(IPv6 pod addresses\) in (\S+), merge-patch its endpoints to one entry per pod address of that family").captures(&t) {
+        return Some(Custom::SetupEndpointSlices {
+            deployment: c[1].to_string(),
+            ipv4_slices: c[2].split(',').map(|s| s.trim().to_string()).collect(),
+            namespace: c[3].to_string(),
+        });
+    }
+    None
+}
+
+fn latest_gateway_conditions(view: &StatusView, gateway: &str) -> Result<(), String> {
+    let gw = view.require("Gateway", gateway)?;
+    gw.conditions_current().map_err(|e| format!("Gateway {gateway}: {e}"))?;
+    if gw.conditions().is_empty() {
+        return Err(format!("Gateway {gateway} has no status conditions yet"));
+    }
+    Ok(())
+}
+
+fn namespaces_ready(view: &StatusView, ctx_gateways: &[(String, bool)]) -> Result<(), String> {
+    for (gw, skip) in ctx_gateways {
+        if *skip {
+            continue;
+        }
+        let s = view.require("Gateway", gw)?;
+        s.conditions_current().map_err(|e| format!("Gateway {gw}: {e}"))?;
+        crate::runner::status::conditions_match(
+            s.conditions(),
+            &[
+                crate::runner::case::ConditionExpect { type_: "Accepted".into(), status: "True".into(), reason: None },
+                crate::runner::case::ConditionExpect { type_: "Programmed".into(), status: "True".into(), reason: None },
+            ],
+        )
+        .map_err(|e| format!("Gateway {gw}: {e}"))?;
+    }
+    Ok(())
+}
+
+impl CaseCtx {
+    fn apply_then(&mut self, then: &[Then], kind: &str, reference: &str, view: &StatusView) -> Result<(), String> {
+        let generation = view.require(kind, reference)?.generation().ok_or_else(|| format!("{kind} {reference} has no generation in /status"))?;
+        for t in then {
+            match t {
+                Then::Remember(label) => {
+                    self.remembered.insert(label.clone(), (kind.to_string(), reference.to_string(), generation));
+                }
+                Then::Differs(label) => {
+                    let (_, _, g0) = self.remembered.get(label).ok_or_else(|| format!("{label} was never remembered"))?;
+                    if *g0 == generation {
+                        return Err(format!("{kind} {reference}: metadata.generation is still {generation} ({label}); the change did not bump it"));
+                    }
+                }
+                Then::SpecListLen(field, n) => {
+                    let obj = self.store.get(kind, reference).ok_or_else(|| format!("{kind} {reference} not in the case's objects"))?;
+                    let len = obj.get("spec").and_then(|s| s.get(field.as_str())).and_then(|l| l.as_sequence()).map_or(0, Vec::len);
+                    if len != *n {
+                        return Err(format!("{kind} {reference}: spec.{field} has {len} entries, want {n}"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn gateways_in(&self, namespaces: &[String]) -> Vec<(String, bool)> {
+        self.store
+            .of_kind("Gateway")
+            .filter(|g| crate::runner::objects::api_version(g).starts_with("gateway.networking.k8s.io"))
+            .filter(|g| crate::runner::objects::namespace(g).is_some_and(|n| namespaces.iter().any(|x| x == n)))
+            .map(|g| {
+                let skip = g
+                    .get("metadata")
+                    .and_then(|m| m.get("annotations"))
+                    .and_then(|a| a.get("gateway-api/skip-this-for-readiness"))
+                    .and_then(|v| v.as_str())
+                    == Some("true");
+                (format!("{}/{}", crate::runner::objects::namespace(g).unwrap_or(""), crate::runner::objects::name(g)), skip)
+            })
+            .collect()
+    }
+
+    /// The GatewayClass a case is about: a non-`weir` one in its objects, else `weir`.
+    fn case_gateway_class(&self) -> String {
+        self.store
+            .of_kind("GatewayClass")
+            .map(crate::runner::objects::name)
+            .find(|n| *n != crate::runner::objects::GATEWAY_CLASS_NAME)
+            .unwrap_or(crate::runner::objects::GATEWAY_CLASS_NAME)
+            .to_string()
+    }
+}
+
+pub async fn run(ctx: &mut CaseCtx, text: &str, steps: &[crate::runner::case::StepEntry], index: usize) -> Result<(), String> {
+    let custom = recognise(text).ok_or_else(|| format!("custom step not implemented: {}", text.chars().take(80).collect::<String>()))?;
+    let limit = ctx.shared.limits.status;
+    match custom {
+        Custom::NamespacesReady(ns) => {
+            let gws = ctx.gateways_in(&ns);
+            ctx.poll(limit, |v| namespaces_ready(v, &gws)).await.map(|_| ())
+        }
+        Custom::GatewayLatest { gateway, then } => {
+            let view = ctx.poll(limit, |v| latest_gateway_conditions(v, &gateway)).await?;
+            ctx.apply_then(&then, "Gateway", &gateway, &view)
+        }
+        Custom::GatewayZeroRoutes(gw) => ctx.poll(limit, |v| check_zero_routes(v, &gw)).await.map(|_| ()),
+        Custom::WaitForAddress(gw) => {
+            let gw = match gw {
+                Some(g) => g,
+                None => steps[index + 1..]
+                    .iter()
+                    .find_map(|s| s.kind.gateway().map(String::from))
+                    .ok_or("WaitForGatewayAddress: no later step names the Gateway")?,
+            };
+            ctx.poll(limit, |v| {
+                latest_gateway_conditions(v, &gw)?;
+                let g = v.require("Gateway", &gw)?;
+                if g.addresses().iter().any(|a| str_field(a, "type").is_some_and(|t| !t.is_empty())) {
+                    Ok(())
+                } else {
+                    Err(format!("Gateway {gw}: no status.addresses entry with a type"))
+                }
+            })
+            .await
+            .map(|_| ())
+        }
+        Custom::GatewayClassLatest { class, accepted_any, then } => {
+            let class = class.unwrap_or_else(|| ctx.case_gateway_class());
+            let reference = format!("/{class}");
+            let view = ctx
+                .poll(limit, |v| {
+                    let c = v.require("GatewayClass", &reference)?;
+                    c.conditions_current().map_err(|e| format!("GatewayClass {class}: {e}"))?;
+                    if accepted_any && !c.conditions().iter().any(|x| str_field(x, "type") == Some("Accepted")) {
+                        return Err(format!("GatewayClass {class}: no Accepted condition"));
+                    }
+                    Ok(())
+                })
+                .await?;
+            ctx.apply_then(&then, "GatewayClass", &reference, &view)
+        }
+        Custom::RouteLatest { route, then } => {
+            let route = match route {
+                Some(r) => r,
+                None => ctx
+                    .remembered
+                    .values()
+                    .find(|(k, _, _)| k == "HTTPRoute")
+                    .map(|(_, r, _)| r.clone())
+                    .ok_or("no HTTPRoute remembered by an earlier step")?,
+            };
+            // "Read ... and remember" happens on the first read, before waiting.
+            if then.iter().any(|t| matches!(t, Then::Remember(_))) {
+                let view = ctx.poll(limit, |v| v.require("HTTPRoute", &route).map(|_| ())).await?;
+                ctx.apply_then(&then, "HTTPRoute", &route, &view)?;
+            }
+            let view = ctx
+                .poll(limit, |v| {
+                    let r = v.require("HTTPRoute", &route)?;
+                    for p in r.parents() {
+                        crate::runner::status::conditions_at(crate::runner::status::arr(p.get("conditions")), r.generation())
+                            .map_err(|e| format!("HTTPRoute {route}: {e}"))?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            let rest: Vec<Then> = then.into_iter().filter(|t| !matches!(t, Then::Remember(_))).collect();
+            ctx.apply_then(&rest, "HTTPRoute", &route, &view)
+        }
+        Custom::AttachedListenerSets { gateway, count } => ctx
+            .poll(limit, |v| {
+                latest_gateway_conditions(v, &gateway)?;
+                let g = v.require("Gateway", &gateway)?;
+                let got = g.status().get("attachedListenerSets").and_then(|c| c.as_i64()).unwrap_or(0);
+                if got == count {
+                    Ok(())
+                } else {
+                    Err(format!("Gateway {gateway}: attachedListenerSets {got}, want {count}"))
+                }
+            })
+            .await
+            .map(|_| ()),
+        Custom::ClientCertRequested => match ctx.cert_requested {
+            Some(true) => Ok(()),
+            Some(false) => Err("the Gateway never asked for a client certificate during the previous step".into()),
+            None => Err("no previous requests step to check".into()),
+        },
+        Custom::MirrorDistribution { mirror_ns, mirror, path, min, max, p: _ } => {
+            mirror_distribution(ctx, steps, index, &mirror_ns, &mirror, &path, min, max).await
+        }
+        Custom::SetupEndpointSlices { deployment, ipv4_slices, namespace } => {
+            setup_endpoint_slices(ctx, &deployment, &ipv4_slices, &namespace)
+        }
+    }
+}
+
+/// Upstream's percentage-mirror procedure (see HTTPRouteRequestPercentageMirror).
+#[allow(clippy::too_many_arguments)]
+async fn mirror_distribution(
+    ctx: &mut CaseCtx,
+    steps: &[crate::runner::case::StepEntry],
+    index: usize,
+    mirror_ns: &str,
+    mirror: &str,
+    path: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), String> {
+    const ATTEMPTS: usize = 5;
+    const TOTAL: usize = 500;
+    let req_step: RequestsStep = steps[..index]
+        .iter()
+        .rev()
+        .find_map(|s| match &s.kind {
+            Step::Requests(r) => Some(r.clone()),
+            _ => None,
+        })
+        .ok_or("mirror distribution: no requests step before it")?;
+    let mut prepared = ctx.prepare_requests(&req_step).await?;
+    let mut base = prepared.drain(..).next().ok_or("mirror distribution: the requests step has no case")?;
+    base.mirrors.clear();
+    let controls = ctx.backend_controls(mirror_ns, mirror);
+    if controls.is_empty() {
+        return Err(format!("mirror backend {mirror_ns}/{mirror} has no echo pods"));
+    }
+    let mut last = String::new();
+    for n in 0..ATTEMPTS {
+        let full = add_query(path, "gateway-api-conformance-request-id", &uuid::Uuid::new_v4().to_string());
+        let deadline = Instant::now() + ctx.shared.limits.requests * 4;
+        use futures::StreamExt;
+        let results: Vec<Result<(), String>> = futures::stream::iter((0..TOTAL).map(|_| {
+            let base = base.clone();
+            let full = full.clone();
+            async move {
+                loop {
+                    let a = attempt(&base, Some(&full)).await;
+                    match a.verdict {
+                        Ok(()) => return Ok(()),
+                        Err(e) if Instant::now() > deadline => return Err(e),
+                        Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                }
+            }
+        }))
+        .buffer_unordered(10)
+        .collect()
+        .await;
+        if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
+            return Err(format!("mirror distribution: a request never got its answer: {e}"));
+        }
+        // Give in-flight mirror copies a moment to land.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut count = 0;
+        for c in &controls {
+            let reqs = crate::runner::steps::requests::echo_requests(*c).await?;
+            count += reqs.iter().filter(|r| r.get("path").and_then(|p| p.as_str()) == Some(full.as_str())).count();
+        }
+        if (min..=max).contains(&count) {
+            return Ok(());
+        }
+        last = format!("attempt {}: {count} mirrored copies of {TOTAL}, want {min} to {max}", n + 1);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    Err(format!("mirror distribution failed after {ATTEMPTS} attempts; {last}"))
+}
+
+/// Upstream setupEndpointSlices: fill the manual IPv4 slices with the Deployment's pod addresses.
+fn setup_endpoint_slices(ctx: &mut CaseCtx, deployment: &str, slices: &[String], namespace: &str) -> Result<(), String> {
+    let pods = ctx.deployment_pods(deployment);
+    if pods.is_empty() {
+        return Err(format!("Deployment {deployment} has no pods"));
+    }
+    let endpoints: Vec<serde_json::Value> = pods.iter().map(|p| crate::runner::endpoints::endpoint_entry(&p.info)).collect();
+    let merge = serde_yaml::to_value(serde_json::json!({"endpoints": endpoints})).map_err(|e| e.to_string())?;
+    let mut changed = Vec::new();
+    for s in slices {
+        let reference = format!("{namespace}/{s}");
+        changed.push(ctx.store.patch("EndpointSlice", &reference, &merge).map_err(|e| e.to_string())?);
+    }
+    changed.sort_unstable();
+    changed.dedup();
+    for fi in changed {
+        ctx.store.write_file(&ctx.config_dir, fi).map_err(|e| format!("{e:#}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_known_prose() {
+        assert_eq!(
+            recognise("Upstream NamespacesMustBeReady(gateway-conformance-infra, gateway-conformance-web-backend): every Gateway ..."),
+            Some(Custom::NamespacesReady(vec!["gateway-conformance-infra".into(), "gateway-conformance-web-backend".into()]))
+        );
+        assert_eq!(
+            recognise("Upstream GatewayMustHaveLatestConditions: wait until every condition in status.conditions of\n Gateway ns/gw has observedGeneration =\n metadata.generation. Then read the Gateway and remember its metadata.generation (G0)."),
+            Some(Custom::GatewayLatest { gateway: "ns/gw".into(), then: vec![Then::Remember("G0".into())] })
+        );
+        assert_eq!(
+            recognise("Upstream GatewayMustHaveLatestConditions for ns/gw (every status condition at observedGeneration = metadata.generation); then read the Gateway again: its metadata.generation must differ from G1."),
+            Some(Custom::GatewayLatest { gateway: "ns/gw".into(), then: vec![Then::Differs("G1".into())] })
+        );
+        assert!(recognise("Upstream GatewayMustHaveLatestConditions: wait until every condition in status.conditions of Gateway ns/gw has observedGeneration = metadata.generation. Then do something unheard of.").is_none());
+        assert!(recognise("Something nobody wrote a recogniser for").is_none());
+    }
+}
