@@ -207,3 +207,185 @@ pub fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_model::{HeaderMatch, QueryMatch};
+
+    fn view<'a>(
+        method: &'a str,
+        path: &'a str,
+        query: Option<&'a str>,
+        headers: &'a HeaderMap,
+    ) -> RequestView<'a> {
+        RequestView {
+            method,
+            path,
+            query,
+            headers,
+            port: 80,
+        }
+    }
+
+    fn path_only(path: PathMatch) -> CompiledMatch {
+        CompiledMatch::compile(&RouteMatch {
+            path,
+            ..Default::default()
+        })
+        .expect("compile")
+    }
+
+    #[test]
+    fn path_prefix_matches_whole_segments() {
+        let h = HeaderMap::new();
+        let cases = [
+            ("/foo", "/foo", true),
+            ("/foo", "/foo/", true),
+            ("/foo", "/foo/bar", true),
+            ("/foo", "/foobar", false),
+            ("/foo/", "/foo", true),
+            ("/foo/", "/foo/bar", true),
+            ("/", "/anything", true),
+            ("/", "/", true),
+            ("/v2", "/v1/v2", false),
+        ];
+        for (prefix, path, want) in cases {
+            let m = path_only(PathMatch::Prefix(prefix.into()));
+            assert_eq!(
+                m.matches(&view("GET", path, None, &h)),
+                want,
+                "prefix {prefix} path {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn path_exact_and_regex_full_match() {
+        let h = HeaderMap::new();
+        let exact = path_only(PathMatch::Exact("/one".into()));
+        assert!(exact.matches(&view("GET", "/one", None, &h)));
+        assert!(!exact.matches(&view("GET", "/one/", None, &h)));
+        let re = path_only(PathMatch::Regex("/v[0-9]+".into()));
+        assert!(re.matches(&view("GET", "/v12", None, &h)));
+        assert!(
+            !re.matches(&view("GET", "/v12/x", None, &h)),
+            "regex must match the whole path"
+        );
+        assert!(!re.matches(&view("GET", "/a/v1", None, &h)));
+    }
+
+    #[test]
+    fn invalid_regex_is_a_compile_error() {
+        let m = RouteMatch {
+            path: PathMatch::Regex("(".into()),
+            ..Default::default()
+        };
+        assert!(CompiledMatch::compile(&m).is_err());
+        assert!(!CompiledMatch::never().matches(&view("GET", "/", None, &HeaderMap::new())));
+    }
+
+    #[test]
+    fn header_names_are_case_insensitive_values_exact() {
+        let m = CompiledMatch::compile(&RouteMatch {
+            headers: vec![HeaderMatch {
+                name: "Version".into(),
+                value: StringMatch::Exact("two".into()),
+                invert: false,
+            }],
+            ..Default::default()
+        })
+        .expect("compile");
+        let mut h = HeaderMap::new();
+        h.insert("version", "two".parse().expect("value"));
+        assert!(m.matches(&view("GET", "/", None, &h)));
+        h.insert("version", "Two".parse().expect("value"));
+        assert!(
+            !m.matches(&view("GET", "/", None, &h)),
+            "values are case-sensitive"
+        );
+        assert!(!m.matches(&view("GET", "/", None, &HeaderMap::new())));
+    }
+
+    #[test]
+    fn header_regex_present_and_invert() {
+        let m = CompiledMatch::compile(&RouteMatch {
+            headers: vec![
+                HeaderMatch {
+                    name: "x-re".into(),
+                    value: StringMatch::Regex("a+b".into()),
+                    invert: false,
+                },
+                HeaderMatch {
+                    name: "x-present".into(),
+                    value: StringMatch::Present,
+                    invert: false,
+                },
+                HeaderMatch {
+                    name: "x-not".into(),
+                    value: StringMatch::Present,
+                    invert: true,
+                },
+            ],
+            ..Default::default()
+        })
+        .expect("compile");
+        let mut h = HeaderMap::new();
+        h.insert("x-re", "aab".parse().expect("v"));
+        h.insert("x-present", "".parse().expect("v"));
+        assert!(m.matches(&view("GET", "/", None, &h)));
+        h.insert("x-not", "1".parse().expect("v"));
+        assert!(!m.matches(&view("GET", "/", None, &h)));
+    }
+
+    #[test]
+    fn query_params_are_case_sensitive_first_value_wins() {
+        let m = CompiledMatch::compile(&RouteMatch {
+            query: vec![QueryMatch {
+                name: "animal".into(),
+                value: StringMatch::Exact("whale".into()),
+            }],
+            ..Default::default()
+        })
+        .expect("compile");
+        let h = HeaderMap::new();
+        assert!(m.matches(&view("GET", "/", Some("animal=whale"), &h)));
+        assert!(m.matches(&view(
+            "GET",
+            "/",
+            Some("x=1&animal=whale&animal=dolphin"),
+            &h
+        )));
+        assert!(!m.matches(&view("GET", "/", Some("animal=dolphin&animal=whale"), &h)));
+        assert!(!m.matches(&view("GET", "/", Some("Animal=whale"), &h)));
+        assert!(
+            m.matches(&view("GET", "/", Some("animal=wh%61le"), &h)),
+            "values are percent-decoded"
+        );
+        assert!(!m.matches(&view("GET", "/", None, &h)));
+    }
+
+    #[test]
+    fn method_and_port() {
+        let m = CompiledMatch::compile(&RouteMatch {
+            method: Some("post".into()),
+            port: Some(8080),
+            ..Default::default()
+        })
+        .expect("compile");
+        let h = HeaderMap::new();
+        let mut v = view("POST", "/", None, &h);
+        assert!(!m.matches(&v), "port 80 is not 8080");
+        v.port = 8080;
+        assert!(m.matches(&v));
+        v.method = "GET";
+        assert!(!m.matches(&v));
+    }
+
+    #[test]
+    fn percent_decode_keeps_invalid_escapes() {
+        assert_eq!(percent_decode("a%20b+c"), "a b c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}
