@@ -73,13 +73,14 @@ impl<'de> Deserialize<'de> for StepEntry {
                 map.keys().collect::<Vec<_>>()
             )));
         }
-        let kind = serde_yaml::from_value(Value::Mapping(map)).map_err(D::Error::custom)?;
+        let (key, value) = map.into_iter().next().ok_or_else(|| D::Error::custom("empty step"))?;
+        let key = key.as_str().ok_or_else(|| D::Error::custom("step key must be a string"))?.to_string();
+        let kind = Step::from_key(&key, value).map_err(D::Error::custom)?;
         Ok(StepEntry { requires, kind })
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub enum Step {
     Accepted(AcceptedStep),
     Conditions(ConditionsStep),
@@ -105,6 +106,46 @@ pub enum Step {
 }
 
 impl Step {
+    /// Builds a step from its kind key and body.
+    pub fn from_key(key: &str, v: Value) -> Result<Step, String> {
+        fn de<T: serde::de::DeserializeOwned>(key: &str, v: Value) -> Result<T, String> {
+            serde_yaml::from_value(v).map_err(|e| format!("step {key}: {e}"))
+        }
+        Ok(match key {
+            "accepted" => Step::Accepted(de(key, v)?),
+            "conditions" => Step::Conditions(de(key, v)?),
+            "noAcceptedParents" => Step::NoAcceptedParents(de(key, v)?),
+            "attachedRoutes" => Step::AttachedRoutes(de(key, v)?),
+            "listenersStatus" => Step::ListenersStatus(de(key, v)?),
+            "routeParents" => Step::RouteParents(de(key, v)?),
+            "requests" => Step::Requests(de(key, v)?),
+            "weights" => Step::Weights(de(key, v)?),
+            "apply" => {
+                let m: serde_yaml::Mapping = de(key, v)?;
+                let (k, body) = m.into_iter().next().ok_or("step apply: empty")?;
+                Step::Apply(match k.as_str() {
+                    Some("file") => ApplyStep::File(de(key, body)?),
+                    Some("inline") => ApplyStep::Inline(body),
+                    Some("patch") => ApplyStep::Patch(de(key, body)?),
+                    other => return Err(format!("step apply: unknown form {other:?}")),
+                })
+            }
+            "delete" => Step::Delete(de(key, v)?),
+            "tls" => Step::Tls(de(key, v)?),
+            "tcp" => Step::Tcp(de(key, v)?),
+            "grpc" => Step::Grpc(v),
+            "websocket" => Step::Websocket(de(key, v)?),
+            "load" => Step::Load(de(key, v)?),
+            "accessLog" => Step::AccessLog(v),
+            "sticky" => Step::Sticky(de(key, v)?),
+            "backendControl" => Step::BackendControl(de(key, v)?),
+            "wait" => Step::Wait(de(key, v)?),
+            "external" => Step::External(v),
+            "custom" => Step::Custom(de(key, v)?),
+            other => return Err(format!("unknown step kind {other}")),
+        })
+    }
+
     pub fn kind_name(&self) -> &'static str {
         match self {
             Step::Accepted(_) => "accepted",
@@ -416,8 +457,7 @@ pub struct WeightsStep {
     pub expected: BTreeMap<String, f64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub enum ApplyStep {
     File(String),
     Inline(Value),
@@ -498,10 +538,28 @@ pub struct WebsocketStep {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "WsFrameSpec")]
 pub enum WsFrame {
     Text(String),
     Binary(Vec<u8>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct WsFrameSpec {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    binary: Option<Vec<u8>>,
+}
+
+impl From<WsFrameSpec> for WsFrame {
+    fn from(s: WsFrameSpec) -> Self {
+        match (s.text, s.binary) {
+            (_, Some(b)) => WsFrame::Binary(b),
+            (Some(t), None) => WsFrame::Text(t),
+            (None, None) => WsFrame::Text(String::new()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
