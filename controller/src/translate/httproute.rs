@@ -134,6 +134,7 @@ fn forward(
         });
     }
     let mut backends = Vec::new();
+    let mut redirects = Vec::new();
     for (i, b) in rule.backend_refs.iter().enumerate() {
         let ref_field = format!("{field}.backendRefs[{i}]");
         let weight = u32::try_from(b.weight.unwrap_or(1))
@@ -156,10 +157,11 @@ fn forward(
         let converted =
             filters::convert(env, &b.filters, &format!("{ref_field}.filters"), clusters)?;
         errors.extend(converted.backend_errors);
-        if converted.redirect.is_some() {
-            return Err(RuleError::new(
-                format!("{ref_field}.filters"),
-                "RequestRedirect is not supported on a backendRef",
+        if weight > 0 {
+            redirects.push((
+                ref_field,
+                converted.redirect.clone(),
+                converted.filters.clone(),
             ));
         }
         backends.push(WeightedBackend {
@@ -174,6 +176,21 @@ fn forward(
             status: 500,
             body: None,
         });
+    }
+    // A RequestRedirect on a backendRef answers every request sent to that
+    // backend. When every backend that gets traffic redirects the same way,
+    // that is the rule's action; a mix cannot be expressed per backend.
+    if redirects.iter().any(|(_, r, _)| r.is_some()) {
+        let (first_field, first, filters) = &redirects[0];
+        if redirects.iter().all(|(_, r, f)| r == first && f == filters) {
+            if let Some(redirect) = first {
+                return Ok(RouteAction::Redirect(redirect.clone()));
+            }
+        }
+        return Err(RuleError::new(
+            format!("{first_field}.filters"),
+            "a RequestRedirect on a backendRef must be shared by every backendRef with a weight",
+        ));
     }
     Ok(RouteAction::Forward(backends))
 }
