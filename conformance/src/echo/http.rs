@@ -25,6 +25,9 @@ pub type Body = BoxBody<Bytes, Infallible>;
 /// the connection task drops the connection (and this handler) long before.
 const ABORT_LINGER: Duration = Duration::from_secs(10);
 
+/// Request bodies are read (and dropped) up to this size before answering.
+const MAX_DRAIN: usize = 1024 * 1024;
+
 /// The handler's error: the connection was reset instead of answered.
 #[derive(Debug, thiserror::Error)]
 #[error("connection reset by the echo backend")]
@@ -33,13 +36,18 @@ pub struct Aborted;
 pub async fn handle(
     echo: Arc<Echo>,
     conn: Arc<ConnInfo>,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> Result<Response<Body>, Aborted> {
     let seen = seen_request(&request);
     echo.requests.record(seen.clone());
     tracing::debug!(method = %seen.method, path = %seen.path, host = %seen.host, "request");
 
-    match echo.mode.get() {
+    let mode = echo.mode.get();
+    let keeps_body = (echo.grpc && grpc::is_grpc(&request)) || websocket::is_upgrade(&request);
+    if mode != Mode::Refuse && !keeps_body {
+        drain(request.body_mut()).await;
+    }
+    match mode {
         Mode::Normal => {}
         Mode::Status(status) => return Ok(empty(status)),
         Mode::Delay(delay) => tokio::time::sleep(delay).await,
@@ -102,6 +110,19 @@ fn echo_answer<B>(echo: &Echo, conn: &ConnInfo, seen: &SeenRequest, request: &Re
         headers.append(name, value);
     }
     response
+}
+
+/// Reads and drops the request body (up to `MAX_DRAIN`), as Go's server
+/// does after a handler: a socket closed with unread data sends an RST, which
+/// would make the gateway lose the answer.
+async fn drain(body: &mut Incoming) {
+    let mut read = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        read += frame.data_ref().map_or(0, Bytes::len);
+        if read > MAX_DRAIN {
+            break;
+        }
+    }
 }
 
 /// Waits for the `delay` query parameter, if any.

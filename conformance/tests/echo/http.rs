@@ -168,3 +168,22 @@ async fn websocket_echoes_text_and_binary_frames() {
     socket.close(None).await.unwrap();
     assert_eq!(backend.echo.requests.snapshot().requests[0].path, "/ws");
 }
+
+#[tokio::test]
+async fn request_body_is_read_and_the_connection_kept() {
+    use http_body_util::BodyExt;
+    use hyper_util::rt::TokioIo;
+    let backend = start(config()).await;
+    let stream = TcpStream::connect(backend.http).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let body = Bytes::from(vec![b'x'; 200 * 1024]);
+    let post = Request::post("/upload").header("host", "echo.test").body(Full::new(body)).unwrap();
+    let answer = sender.send_request(post).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    answer.into_body().collect().await.unwrap();
+    sender.ready().await.expect("connection still open");
+    let again = sender.send_request(get("/again")).await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    assert!(!connection.is_finished());
+}
