@@ -99,6 +99,7 @@ async fn run_inner(shared: Arc<RunShared>, lc: LoadedCase, slot: usize, work_dir
         placeholders,
         case_secrets,
         step_index: 0,
+        step_log_offsets: Vec::new(),
     };
     ctx.store.write_all(&config_dir).map_err(|e| format!("setup: writing config: {e:#}"))?;
     ctx.sync_backends().await.map_err(|e| format!("setup: echo backends: {e:#}"))?;
@@ -110,6 +111,8 @@ async fn run_inner(shared: Arc<RunShared>, lc: LoadedCase, slot: usize, work_dir
     let steps = lc.case.steps.clone();
     for i in 0..steps.len() {
         ctx.step_index = i;
+        let offset = ctx.gateway.as_ref().and_then(|g| std::fs::metadata(&g.log_path).ok()).map_or(0, |m| m.len());
+        ctx.step_log_offsets.push(offset);
         if !requires_met(&steps[i].requires) {
             continue;
         }
@@ -120,9 +123,9 @@ async fn run_inner(shared: Arc<RunShared>, lc: LoadedCase, slot: usize, work_dir
                 if let Some(exit) = gw.exited() {
                     msg.push_str(&format!(" [weir-gateway exited: {exit}]"));
                 }
-                let tail = gw.log_tail(3);
-                if !tail.is_empty() && !msg.contains(&tail) {
-                    msg.push_str(&format!(" [gateway log: {}]", tail.replace('\n', " | ")));
+                let tail = gw.problem_tail(3);
+                if !tail.is_empty() {
+                    msg.push_str(&format!(" [gateway log: {}]", tail.join(" | ")));
                 }
             }
             return Err(msg);

@@ -55,6 +55,8 @@ pub struct CaseCtx {
     /// Certificates generated for this case's own `secrets:`.
     pub case_secrets: Generated,
     pub step_index: usize,
+    /// Gateway log size when each step began (for accessLog).
+    pub step_log_offsets: Vec<u64>,
 }
 
 impl CaseCtx {

@@ -41,7 +41,6 @@ pub const CASE_SKIPS: &[(&str, &str)] = &[];
 /// Step kinds the runner does not perform yet, with why.
 pub const UNIMPLEMENTED_STEPS: &[(&str, &str)] = &[
     ("grpc", "step kind grpc not implemented by the runner (no gRPC client yet)"),
-    ("accessLog", "step kind accessLog not implemented by the runner (access log parsing of weir::access lines not done yet)"),
     ("external", "step kind external not implemented by the runner (no external-service simulation yet)"),
 ];
 

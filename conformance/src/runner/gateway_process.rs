@@ -40,6 +40,7 @@ impl GatewayProcess {
                 .arg(pool)
                 .arg("--admin-address")
                 .arg(admin.to_string())
+                .env("NO_COLOR", "1")
                 .env("WEIR_LOG", std::env::var("WEIR_LOG").unwrap_or_else(|_| "info,weir::access=info".into()))
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log))
@@ -85,10 +86,21 @@ impl GatewayProcess {
         self.child.try_wait().ok().flatten().map(|s| s.to_string())
     }
 
+    /// The last `n` warning/error lines of the gateway's log (colour removed).
+    pub fn problem_tail(&self, n: usize) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let lines: Vec<String> = text
+            .lines()
+            .map(super::steps::access_log::strip_ansi)
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR ") || l.contains("panicked"))
+            .collect();
+        lines[lines.len().saturating_sub(n)..].to_vec()
+    }
+
     /// The last `n` lines of the gateway's log.
     pub fn log_tail(&self, n: usize) -> String {
         let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
+        let lines: Vec<String> = text.lines().map(super::steps::access_log::strip_ansi).collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 }
@@ -120,4 +132,47 @@ where
         Ok::<_, anyhow::Error>((code, body))
     };
     tokio::time::timeout(Duration::from_secs(10), fut).await.map_err(|_| anyhow!("{addr}: timeout"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A fake admin API answering /ready and /status like CONTRACTS.md says.
+    async fn fake_admin() -> SocketAddr {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let body = if req.starts_with("GET /status") {
+                    r#"{"version": 3, "objects": [{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "namespace": "ns", "name": "gw", "generation": 2,
+                        "status": {"addresses": [{"type": "IPAddress", "value": "127.20.0.1"}], "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "observedGeneration": 2}],
+                        "listeners": [{"name": "http", "attachedRoutes": 1, "conditions": []}]}}], "errors": []}"#
+                } else {
+                    "ready"
+                };
+                let resp = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                let _ = s.write_all(resp.as_bytes()).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn reads_ready_and_status_from_an_admin_api() {
+        let addr = fake_admin().await;
+        let (code, body) = admin_get(addr, "/ready").await.expect("ready");
+        assert_eq!((code, &body[..]), (200, &b"ready"[..]));
+        let (_, body) = admin_get(addr, "/status").await.expect("status");
+        let view = StatusView::new(serde_json::from_slice(&body).expect("json"));
+        let gw = view.require("Gateway", "ns/gw").expect("gateway");
+        assert_eq!(gw.address(), Some("127.20.0.1"));
+        assert_eq!(gw.conditions_current(), Ok(()));
+        assert!(view.find("Gateway", "ns/other").is_none());
+        assert_eq!(gw.listener("http").and_then(|l| l.get("attachedRoutes")).and_then(|v| v.as_i64()), Some(1));
+    }
 }

@@ -1,5 +1,6 @@
 //! Step kinds; `run_step` dispatches one step of a case.
 
+pub mod access_log;
 pub mod apply;
 pub mod custom;
 pub mod misc;
@@ -33,7 +34,11 @@ pub async fn run_step(ctx: &mut CaseCtx, steps: &[StepEntry], index: usize) -> R
         Step::BackendControl(s) => misc::backend_control(ctx, s).await,
         Step::Wait(s) => misc::wait(s).await,
         Step::Custom(text) => custom::run(ctx, text, steps, index).await,
-        Step::Grpc(_) | Step::AccessLog(_) | Step::External(_) => {
+        Step::AccessLog(spec) => {
+            let since = if index == 0 { 0 } else { ctx.step_log_offsets.get(index - 1).copied().unwrap_or(0) };
+            access_log::run(ctx, spec, since).await
+        }
+        Step::Grpc(_) | Step::External(_) => {
             Err(format!("step kind {} is not implemented by the runner", steps[index].kind.kind_name()))
         }
     }
