@@ -78,7 +78,7 @@ pub(crate) fn resolve(
 ) -> Result<String, BackendError> {
     let group = normalize_group(backend.group.unwrap_or(""));
     let kind = backend.kind.unwrap_or("Service");
-    if group != "" || kind != "Service" {
+    if !group.is_empty() || kind != "Service" {
         return Err(BackendError::InvalidKind {
             field: backend.field.clone(),
             group: group.to_string(),
@@ -214,7 +214,7 @@ fn endpoints(
             }
         }
     }
-    out.sort_by(|a, b| a.address.cmp(&b.address));
+    out.sort_by_key(|e| e.address);
     out.dedup_by(|a, b| a.address == b.address);
     out
 }

@@ -60,7 +60,7 @@ pub(crate) fn resolve(
 ) -> Result<String, CertificateError> {
     let group = normalize_group(reference.group.as_deref().unwrap_or(""));
     let kind = reference.kind.as_deref().unwrap_or("Secret");
-    if group != "" || kind != "Secret" {
+    if !group.is_empty() || kind != "Secret" {
         return Err(CertificateError::UnsupportedKind {
             field,
             group: group.to_string(),

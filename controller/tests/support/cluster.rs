@@ -1,6 +1,8 @@
 //! A fake cluster for tests: objects as JSON, written to a temporary folder
 //! and read back through the real `DirSource`, so generations, parsing and
 //! translation are exercised exactly as `weir-gateway` runs them.
+// Shared by several test crates; each uses a part.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 
