@@ -52,6 +52,8 @@ pub struct Arrival<'a> {
     pub local: SocketAddr,
     /// Normalised host (see `table::normalize_host`).
     pub host: &'a str,
+    /// The connection is TLS.
+    pub tls: bool,
     /// SNI of the TLS connection, normalised.
     pub sni: Option<&'a str>,
     /// A random number for the weighted backend choice.
@@ -66,7 +68,19 @@ pub fn decide(
     let Some(listener) = table.listener(arrival.local) else {
         return (None, Decision::Reject(ProxyError::NoRoute));
     };
-    let (vhost, route) = match listener.lookup(arrival.host, req) {
+    let lookup = listener.lookup(arrival.host, req);
+    if arrival.tls {
+        let vhost_listener = match &lookup {
+            Lookup::Matched(vhost, _) | Lookup::NoRoute(vhost) => {
+                Some(vhost.gateway_listener.as_str())
+            }
+            Lookup::NoListener | Lookup::NoVirtualHost => None,
+        };
+        if listener.is_misdirected(arrival.sni, vhost_listener) {
+            return (None, Decision::Reject(ProxyError::Misdirected));
+        }
+    }
+    let (vhost, route) = match lookup {
         Lookup::Matched(vhost, route) => (vhost, route),
         Lookup::NoListener | Lookup::NoVirtualHost | Lookup::NoRoute(_) => {
             return (None, Decision::Reject(ProxyError::NoRoute));
@@ -82,16 +96,6 @@ pub fn decide(
         vhost: vhost.clone(),
         route_index,
     };
-
-    // Misdirected request (RFC 9110 §15.5.20): the connection's SNI selected
-    // another Gateway listener than the Host header does on this socket.
-    if let Some(sni) = arrival.sni {
-        if let Some(sni_listener) = listener.sni_listeners.lookup(sni) {
-            if *sni_listener != vhost.gateway_listener {
-                return (Some(matched), Decision::Reject(ProxyError::Misdirected));
-            }
-        }
-    }
 
     let decision = match &route.route.action {
         RouteAction::Redirect(redirect) => {
@@ -139,9 +143,7 @@ fn forward(table: &RouteTable, backends: &[WeightedBackend], roll: u64) -> Decis
     }
 }
 
-/// A backendRef-level redirect filter (Gateway API allows RequestRedirect in
-/// backendRef filters); the model carries those as route actions, so only
-/// route-level ones exist. This returns the backend's filters for a route.
+/// The backendRef chosen for the request (its filters apply after the route's).
 pub fn backend_of(matched: &Matched, backend: Option<usize>) -> Option<&WeightedBackend> {
     match &matched.route().route.action {
         RouteAction::Forward(backends) => backend.and_then(|i| backends.get(i)),

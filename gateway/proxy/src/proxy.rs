@@ -82,15 +82,19 @@ fn client_ip(session: &Session) -> Option<std::net::IpAddr> {
         .map(|a| a.ip())
 }
 
-fn client_sni(session: &Session) -> Option<String> {
-    let digest = session.as_downstream().digest()?;
-    digest
-        .ssl_digest
-        .as_ref()?
-        .extension
-        .get::<ClientSni>()?
-        .0
-        .clone()
+/// (is TLS, SNI) of the downstream connection.
+fn client_tls(session: &Session) -> (bool, Option<String>) {
+    let Some(ssl) = session
+        .as_downstream()
+        .digest()
+        .and_then(|d| d.ssl_digest.as_ref())
+    else {
+        return (false, None);
+    };
+    (
+        true,
+        ssl.extension.get::<ClientSni>().and_then(|s| s.0.clone()),
+    )
 }
 
 impl WeirProxy {
@@ -111,18 +115,13 @@ impl WeirProxy {
     /// Step: the route and what it does.
     async fn route(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let table = self.table.load_full();
-        let req = session.req_header();
-        if request::is_ambiguous_framing(req) {
-            return self.reject(session, ctx, ProxyError::BadRequest).await;
-        }
         let Some(local) = local_addr(session) else {
             return self.reject(session, ctx, ProxyError::NoRoute).await;
         };
+        let (tls, sni) = client_tls(session);
         let req = session.req_header();
         ctx.host = request::routing_host(req);
         let (path, query) = request::path_and_query(req);
-        let sni = client_sni(session);
-        let req = session.req_header();
         let view = RequestView {
             method: req.method.as_str(),
             path: &path,
@@ -133,6 +132,7 @@ impl WeirProxy {
         let arrival = Arrival {
             local,
             host: &ctx.host,
+            tls,
             sni: sni.as_deref(),
             roll: rand::random(),
         };

@@ -65,14 +65,6 @@ pub fn header_str<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Request-smuggling guard: a message with both `Transfer-Encoding` and
-/// `Content-Length` is ambiguous (RFC 9112 §6.1 allows treating it as an
-/// error); we refuse it rather than guess which framing a backend would use.
-pub fn is_ambiguous_framing(req: &RequestHeader) -> bool {
-    req.headers.contains_key(http::header::TRANSFER_ENCODING)
-        && req.headers.contains_key(http::header::CONTENT_LENGTH)
-}
-
 /// Whether the request carries a body (for mirroring decisions).
 pub fn has_body(req: &RequestHeader) -> bool {
     req.headers.contains_key(http::header::TRANSFER_ENCODING)
@@ -96,15 +88,5 @@ mod tests {
         let mut abs = RequestHeader::build("GET", b"http://other.example:81/x", None).expect("req");
         abs.insert_header("host", "example.com").expect("host");
         assert_eq!(routing_host(&abs), "other.example");
-    }
-
-    #[test]
-    fn ambiguous_framing_is_detected() {
-        let mut req = RequestHeader::build("POST", b"/", None).expect("req");
-        req.insert_header("content-length", "3").expect("cl");
-        assert!(!is_ambiguous_framing(&req));
-        req.insert_header("transfer-encoding", "chunked")
-            .expect("te");
-        assert!(is_ambiguous_framing(&req));
     }
 }

@@ -31,6 +31,8 @@ pub struct ListenerTable {
     pub hosts: HostIndex<Arc<VhostTable>>,
     /// SNI pattern → Gateway listener, to detect misdirected requests (421).
     pub sni_listeners: HostIndex<String>,
+    /// The Gateway listener of the default certificate (SNI absent/unknown).
+    pub default_sni_listener: Option<String>,
 }
 
 /// A virtual host with its routes compiled, in precedence order.
@@ -194,6 +196,20 @@ impl RouteTable {
 }
 
 impl ListenerTable {
+    /// Misdirected request (RFC 9110 §15.5.20) on a TLS connection: the SNI
+    /// selected one Gateway listener and the Host another (or none, when the
+    /// SNI named a specific listener). `vhost_listener` is the Gateway
+    /// listener of the Host's virtual host.
+    pub fn is_misdirected(&self, sni: Option<&str>, vhost_listener: Option<&str>) -> bool {
+        match sni.and_then(|name| self.sni_listeners.lookup(name)) {
+            Some(selected) => vhost_listener != Some(selected.as_str()),
+            None => match (&self.default_sni_listener, vhost_listener) {
+                (Some(default), Some(vhost)) => default != vhost,
+                _ => false,
+            },
+        }
+    }
+
     pub fn lookup(&self, host: &str, req: &RequestView<'_>) -> Lookup<'_> {
         let Some(vhost) = self.hosts.lookup(host) else {
             return Lookup::NoVirtualHost;
@@ -211,11 +227,14 @@ fn compile_listener(listener: &Listener, problems: &mut Vec<String>) -> Listener
         hosts.insert(&vhost.hostname, Arc::new(compile_vhost(vhost, problems)));
     }
     let mut sni_listeners = HostIndex::default();
+    let mut default_sni_listener = None;
     for cert in listener.tls.iter().flat_map(|tls| tls.certificates.iter()) {
-        sni_listeners.insert(
-            cert.hostname.as_deref().unwrap_or("*"),
-            cert.gateway_listener.clone(),
-        );
+        match &cert.hostname {
+            Some(hostname) => sni_listeners.insert(hostname, cert.gateway_listener.clone()),
+            None => {
+                default_sni_listener.get_or_insert_with(|| cert.gateway_listener.clone());
+            }
+        }
     }
     ListenerTable {
         name: listener.name.clone(),
@@ -223,6 +242,7 @@ fn compile_listener(listener: &Listener, problems: &mut Vec<String>) -> Listener
         protocol: listener.protocol,
         hosts,
         sni_listeners,
+        default_sni_listener,
     }
 }
 
@@ -433,13 +453,52 @@ mod tests {
         let l = t
             .listener(SocketAddr::from(([10, 0, 0, 1], 8080)))
             .expect("listener");
-        assert_eq!(
-            l.sni_listeners.lookup("anything").map(String::as_str),
-            Some("gw/l")
-        );
+        assert_eq!(l.default_sni_listener.as_deref(), Some("gw/l"));
         assert!(t
             .listener(SocketAddr::from(([10, 0, 0, 1], 8081)))
             .is_none());
+    }
+
+    /// HTTPRouteHTTPSListenerDetectMisdirectedRequests: listeners `https`
+    /// (no hostname), `second-example.org`, `*.wildcard.org`,
+    /// `fourth-example.wildcard.org`.
+    #[test]
+    fn misdirected_request_detection() {
+        let mut sni_listeners = HostIndex::default();
+        sni_listeners.insert("second-example.org", "second".to_string());
+        sni_listeners.insert("*.wildcard.org", "wild".to_string());
+        sni_listeners.insert("fourth-example.wildcard.org", "fourth".to_string());
+        let l = ListenerTable {
+            name: "l".into(),
+            port: 443,
+            protocol: ListenerProtocol::Https,
+            hosts: HostIndex::default(),
+            sni_listeners,
+            default_sni_listener: Some("https".into()),
+        };
+        let cases = [
+            // (SNI, Host's listener, misdirected)
+            ("example.org", Some("https"), false),
+            ("example.org", Some("second"), true),
+            ("example.org", None, false),
+            ("second-example.org", Some("second"), false),
+            ("second-example.org", Some("https"), true),
+            ("second-example.org", None, true),
+            ("third-example.wildcard.org", Some("wild"), false),
+            ("third-example.wildcard.org", Some("fourth"), true),
+            ("third-example.wildcard.org", None, true),
+            ("fourth-example.wildcard.org", Some("fourth"), false),
+            ("fourth-example.wildcard.org", Some("wild"), true),
+            ("unknown-example.org", Some("https"), false),
+            ("unknown-example.org", None, false),
+        ];
+        for (sni, vhost, want) in cases {
+            assert_eq!(
+                l.is_misdirected(Some(sni), vhost),
+                want,
+                "SNI {sni} host listener {vhost:?}"
+            );
+        }
     }
 
     #[test]

@@ -149,3 +149,136 @@ async fn bind_failure_leaves_other_listeners_working() {
     .await;
     assert_eq!(get(port, "h", "/").await.body, "a");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_downstream_and_h2c_upstream() {
+    let a = Backend::start("a", Behavior::Echo).await;
+    let port = free_port();
+    let gw = Gateway::start();
+    let (name, mut h2_cluster) = cluster("h2", &[&a]);
+    h2_cluster.protocol = weir_model::UpstreamProtocol::H2c;
+    gw.apply(snapshot(
+        1,
+        vec![http_listener(
+            port,
+            vec![
+                vhost("h2.example", vec![route("h2", prefix("/"), forward("h2"))]),
+                vhost("*", vec![route("h1", prefix("/"), forward("a"))]),
+            ],
+        )],
+        vec![cluster("a", &[&a]), (name, h2_cluster)],
+    ))
+    .await;
+    // Cleartext HTTP/2 client (prior knowledge), routed by :authority.
+    let r = get_h2c(port, "h1.example", "/over-h2c").await;
+    assert_eq!((r.status, r.body.as_str()), (200, "a"));
+    let seen = a.seen();
+    assert_eq!(seen[0].path, "/over-h2c");
+    assert_eq!(seen[0].host.as_deref(), Some("h1.example"));
+    assert_eq!(seen[0].version, http::Version::HTTP_11);
+    // h2c cluster: the backend is spoken to with HTTP/2.
+    assert_eq!(get(port, "h2.example", "/x").await.status, 200);
+    assert_eq!(a.seen()[1].version, http::Version::HTTP_2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrade_passes_through() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let a = Backend::start("a", Behavior::Echo).await;
+    let port = free_port();
+    let gw = Gateway::start();
+    gw.apply(snapshot(
+        1,
+        vec![http_listener(
+            port,
+            vec![vhost("*", vec![route("ws", prefix("/"), forward("a"))])],
+        )],
+        vec![cluster("a", &[&a])],
+    ))
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    tcp.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: ws.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            tcp.read(&mut byte).await.expect("read"),
+            1,
+            "connection closed early"
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    tcp.write_all(b"ping").await.expect("write");
+    let mut echoed = [0u8; 4];
+    tcp.read_exact(&mut echoed).await.expect("echo");
+    assert_eq!(&echoed, b"ping");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smuggling_and_connect_are_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let a = Backend::start("a", Behavior::Echo).await;
+    let port = free_port();
+    let gw = Gateway::start();
+    gw.apply(snapshot(
+        1,
+        vec![http_listener(
+            port,
+            vec![vhost("*", vec![route("r", prefix("/"), forward("a"))])],
+        )],
+        vec![cluster("a", &[&a])],
+    ))
+    .await;
+    let raw = |req: &'static [u8]| async move {
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        tcp.write_all(req).await.expect("write");
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(2), tcp.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    // Both framings: Pingora applies Transfer-Encoding only (RFC 9112 §6.3),
+    // drops Content-Length and closes the connection after the response, so
+    // nothing can be smuggled behind the body. `raw` reads until close.
+    let started = std::time::Instant::now();
+    let te_cl = raw(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    assert!(te_cl.starts_with("HTTP/1.1 200"), "{te_cl}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "connection closed after the response"
+    );
+    let connect = raw(b"CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n").await;
+    assert!(connect.starts_with("HTTP/1.1 405"), "{connect}");
+    // Absolute-form: a Host that disagrees with the authority is refused
+    // (Pingora); otherwise it is routed by the authority, only to our clusters.
+    let mismatch =
+        raw(b"GET http://elsewhere.example/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+            .await;
+    assert!(mismatch.starts_with("HTTP/1.1 400"), "{mismatch}");
+    let absolute =
+        raw(b"GET http://elsewhere.example/x HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n").await;
+    assert!(absolute.starts_with("HTTP/1.1 200"), "{absolute}");
+    let seen = a.seen();
+    let paths: Vec<_> = seen.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/", "/x"],
+        "no smuggled request, no CONNECT reached a backend"
+    );
+    assert!(seen[0].headers.get("content-length").is_none());
+    assert_eq!(seen[1].host.as_deref(), Some("elsewhere.example"));
+}

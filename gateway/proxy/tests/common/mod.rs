@@ -36,6 +36,13 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn start() -> Gateway {
+        // WEIR_TEST_LOG=debug shows the proxy's logs (access log included).
+        if let Ok(filter) = std::env::var("WEIR_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let opts = ProxyOptions {
             threads: 2,
             ..ProxyOptions::default()
@@ -71,6 +78,7 @@ pub struct Seen {
     pub host: Option<String>,
     pub headers: http::HeaderMap,
     pub body: Bytes,
+    pub version: http::Version,
 }
 
 #[derive(Debug, Clone)]
@@ -123,7 +131,14 @@ impl Backend {
         backend
     }
 
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
+        if req
+            .headers()
+            .get("upgrade")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+        {
+            return upgrade_and_echo(&mut req);
+        }
         let (parts, body) = req.into_parts();
         let body = body
             .collect()
@@ -144,6 +159,7 @@ impl Backend {
             host: host.or_else(|| parts.uri.authority().map(|a| a.to_string())),
             headers: parts.headers.clone(),
             body,
+            version: parts.version,
         };
         self.seen.lock().expect("lock").push(seen);
         let behavior = self.behavior.lock().expect("lock").clone();
@@ -171,6 +187,31 @@ impl Backend {
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("lock").clone()
     }
+}
+
+/// Answers a WebSocket upgrade with 101 and then echoes raw bytes (the
+/// proxy only relays bytes, so no framing is needed).
+fn upgrade_and_echo(req: &mut Request<Incoming>) -> Response<Full<Bytes>> {
+    let on_upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            let mut io = TokioIo::new(upgraded);
+            let mut buf = [0u8; 1024];
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok(n) = io.read(&mut buf).await {
+                if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    Response::builder()
+        .status(101)
+        .header("upgrade", "websocket")
+        .header("connection", "upgrade")
+        .header("sec-websocket-accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        .body(Full::new(Bytes::new()))
+        .expect("101")
 }
 
 /// A plain HTTP/1.1 client response.
@@ -206,6 +247,10 @@ pub async fn send(
         .request(req.body(Full::new(body)).expect("request"))
         .await
         .expect("send");
+    reply(resp).await
+}
+
+async fn reply(resp: Response<Incoming>) -> Reply {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.expect("body").to_bytes();
@@ -214,6 +259,23 @@ pub async fn send(
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     }
+}
+
+/// Cleartext HTTP/2 with prior knowledge; `host` travels as `:authority`.
+pub async fn get_h2c(port: u16, host: &str, path: &str) -> Reply {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .uri(format!("http://{host}{path}"))
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    reply(sender.send_request(req).await.expect("send")).await
 }
 
 // ---- snapshot builders ----
