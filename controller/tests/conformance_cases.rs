@@ -9,6 +9,8 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/simulate.rs"]
+mod simulate;
 
 use std::path::{Path, PathBuf};
 
