@@ -24,6 +24,7 @@ pub mod rewrite;
 pub mod table;
 mod tls;
 mod upstream;
+mod websocket;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

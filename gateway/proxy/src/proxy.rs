@@ -30,6 +30,7 @@ use crate::rewrite::modify_path;
 use crate::table::RouteTable;
 use crate::tls::ClientSni;
 use crate::upstream::{self, AttemptLimits};
+use crate::websocket;
 
 /// Default TCP connect timeout when a cluster sets none.
 const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -172,8 +173,35 @@ impl WeirProxy {
                 ctx.cluster = Some(cluster);
                 let route = ctx.matched.as_ref().map(|m| &m.route().route);
                 ctx.budget = route.map(|r| Budget::new(ctx.start, &r.timeouts, r.retry.as_ref()));
+                if session.as_downstream().is_upgrade_req() {
+                    return self.upgrade(session, ctx).await;
+                }
                 Ok(false)
             }
+        }
+    }
+
+    /// Step: relay an HTTP/1.1 Upgrade (WebSocket) to one endpoint.
+    async fn upgrade(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let (Some(cluster), Some(budget)) = (ctx.cluster.clone(), ctx.budget.as_mut()) else {
+            return self.reject(session, ctx, ProxyError::Internal).await;
+        };
+        budget.attempts = 1;
+        let now = Instant::now();
+        let (response_timeout, _) = budget.attempt_timeout(now);
+        let connect = upstream::connect_timeout(&cluster, budget.remaining(now))
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let Some(endpoint) = pick_endpoint(&cluster, rand::random(), &[]) else {
+            return self
+                .reject(session, ctx, ProxyError::NoHealthyUpstream)
+                .await;
+        };
+        ctx.upstream = Some(endpoint);
+        let mut up = session.req_header().clone();
+        self.shape_upstream_request(session, &mut up, ctx);
+        match websocket::relay(session, &up, endpoint, connect, response_timeout).await {
+            Ok(_) => Ok(true),
+            Err(e) => self.reject(session, ctx, e).await,
         }
     }
 
