@@ -18,6 +18,9 @@ use crate::admin::AdminState;
 
 /// Quiet period after the last filesystem event before reloading.
 const DEBOUNCE: Duration = Duration::from_millis(100);
+/// Longest a burst may delay a reload: a file written continuously must not
+/// postpone it forever.
+const MAX_COALESCE: Duration = Duration::from_secs(1);
 /// Fallback poll interval when no filesystem event arrives.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -80,8 +83,14 @@ impl ConfigWatcher {
             match event {
                 Ok(None) => return,
                 Ok(Some(())) => {
-                    // Coalesce the burst.
-                    while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+                    // Coalesce the burst, but never for longer than MAX_COALESCE.
+                    let until = tokio::time::Instant::now() + MAX_COALESCE;
+                    while tokio::time::Instant::now() < until {
+                        match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+                            Ok(Some(())) => continue,
+                            Ok(None) | Err(_) => break,
+                        }
+                    }
                 }
                 Err(_elapsed) => {}
             }
@@ -99,7 +108,9 @@ impl ConfigWatcher {
 
 fn start_notify(dir: &Path, tx: mpsc::UnboundedSender<()>) -> notify::Result<notify::RecommendedWatcher> {
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok() {
+        // Only YAML files matter; other files in the folder (logs, editor
+        // swap files) must not trigger or delay reloads.
+        if res.is_ok_and(|event| event.paths.iter().any(|p| is_yaml(p))) {
             let _ = tx.send(());
         }
     })?;
@@ -115,12 +126,15 @@ fn folder_fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
         .flatten()
         .filter_map(|entry| {
             let path = entry.path();
-            let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
             // Follow symlinks: Kubernetes ConfigMap volumes are symlink farms.
             let meta = std::fs::metadata(&path).ok()?;
-            (is_yaml && meta.is_file()).then(|| (path, meta.len(), meta.modified().ok()))
+            (is_yaml(&path) && meta.is_file()).then(|| (path, meta.len(), meta.modified().ok()))
         })
         .collect();
     entries.sort();
     entries
+}
+
+fn is_yaml(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
 }
