@@ -74,45 +74,65 @@ fn virtual_hosts(
     routes: &[AttachedRoute<'_>],
 ) -> Vec<VirtualHost> {
     let on_socket = |a: &Attachment| members.contains(&(a.gateway, a.listener));
-    let mut hosts: BTreeSet<String> = members
+    let mut names: BTreeSet<String> = members
         .iter()
         .map(|m| pattern(gateways, *m).to_string())
         .collect();
     for route in routes {
         for a in route.attachments.iter().filter(|a| on_socket(a)) {
-            hosts.extend(a.hostnames.iter().cloned());
+            names.extend(a.hostnames.iter().cloned());
+        }
+    }
+    // Each host's owners: the listeners whose hostname is the most specific
+    // one covering it. Only their routes are served there.
+    let mut hosts: BTreeMap<String, (Vec<ListenerId>, BTreeSet<usize>)> = BTreeMap::new();
+    for host in names {
+        let best = members
+            .iter()
+            .map(|m| pattern(gateways, *m))
+            .filter(|p| hostname::covers(p, &host))
+            .max_by_key(|p| hostname::specificity(p));
+        let Some(best) = best else { continue };
+        let owners = members
+            .iter()
+            .copied()
+            .filter(|m| pattern(gateways, *m) == best)
+            .collect();
+        hosts.insert(host, (owners, BTreeSet::new()));
+    }
+    // A route serves every host its effective hostnames cover: an exact
+    // hostname only itself, a wildcard every host below it.
+    for (index, route) in routes.iter().enumerate() {
+        for a in route.attachments.iter().filter(|a| on_socket(a)) {
+            let id = (a.gateway, a.listener);
+            for h in &a.hostnames {
+                if h.starts_with('*') {
+                    for (host, (owners, served)) in hosts.iter_mut() {
+                        if owners.contains(&id) && hostname::covers(h, host) {
+                            served.insert(index);
+                        }
+                    }
+                } else if let Some((owners, served)) = hosts.get_mut(h) {
+                    if owners.contains(&id) {
+                        served.insert(index);
+                    }
+                }
+            }
         }
     }
     hosts
         .into_iter()
-        .filter_map(|host| {
-            // The listeners whose hostname is the most specific one covering `host`.
-            let best = members
-                .iter()
-                .map(|m| pattern(gateways, *m))
-                .filter(|p| hostname::covers(p, &host))
-                .max_by_key(|p| hostname::specificity(p))?;
-            let owners: Vec<ListenerId> = members
-                .iter()
-                .copied()
-                .filter(|m| pattern(gateways, *m) == best)
+        .map(|(host, (owners, served))| {
+            let mut entries: Vec<&(Precedence, Route)> = served
+                .into_iter()
+                .flat_map(|i| routes[i].entries.iter())
                 .collect();
-            let mut entries: Vec<&(Precedence, Route)> = Vec::new();
-            for route in routes {
-                let serves = route.attachments.iter().any(|a| {
-                    owners.contains(&(a.gateway, a.listener))
-                        && a.hostnames.iter().any(|h| hostname::covers(h, &host))
-                });
-                if serves {
-                    entries.extend(route.entries.iter());
-                }
-            }
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Some(VirtualHost {
+            VirtualHost {
                 hostname: host,
                 gateway_listener: listener_name(gateways, owners[0]),
                 routes: entries.into_iter().map(|(_, r)| r.clone()).collect(),
-            })
+            }
         })
         .collect()
 }

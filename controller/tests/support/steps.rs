@@ -21,6 +21,11 @@ pub fn run(cluster: &mut Cluster, case: &Value) -> Result<usize, String> {
             if s.contains("merge patch") || s.contains("merge-patch") {
                 return Ok(checked);
             }
+            if let Some(rest) = s.split("NamespacesMustBeReady(").nth(1) {
+                let namespace = rest.split(')').next().unwrap_or("");
+                namespaces_ready(cluster, namespace).map_err(fail)?;
+                checked += 1;
+            }
             continue;
         }
         if step.get("requires").is_some() {
@@ -467,6 +472,29 @@ fn requests(cluster: &Cluster, step: &Value) -> Check {
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// Upstream NamespacesMustBeReady: every Gateway of the namespace not
+/// annotated `gateway-api/skip-this-for-readiness: "true"` is Accepted and
+/// Programmed at its current generation.
+fn namespaces_ready(cluster: &Cluster, namespace: &str) -> Check {
+    let ready = serde_json::json!([{"type": "Accepted", "status": "True"}, {"type": "Programmed", "status": "True"}]);
+    for ((kind, ns, name), gateway) in &cluster.objects {
+        if kind != "Gateway" || ns != namespace {
+            continue;
+        }
+        if gateway["metadata"]["annotations"]["gateway-api/skip-this-for-readiness"] == "true" {
+            continue;
+        }
+        let st = cluster
+            .status("Gateway", Some(ns), name)
+            .ok_or_else(|| format!("Gateway {ns}/{name}: no status"))?;
+        let generation = cluster.generation("Gateway", Some(ns), name).unwrap_or(1);
+        let what = format!("Gateway {ns}/{name} readiness");
+        current(&st["conditions"], generation, &what)?;
+        has_conditions(&st["conditions"], &ready, &what)?;
     }
     Ok(())
 }
