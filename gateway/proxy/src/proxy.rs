@@ -16,6 +16,7 @@ use weir_model::{Cluster, Filter};
 
 use crate::access_log::{self, AccessRecord};
 use crate::balance::pick_endpoint;
+use crate::cors;
 use crate::decide::{self, backend_of, mirrors, Arrival, Decision, Matched};
 use crate::errors::{to_pingora, ProxyError, ResponseFlag};
 use crate::filters::{
@@ -57,6 +58,8 @@ pub struct RequestCtx {
     failure: Option<ProxyError>,
     mirror: Option<PendingMirror>,
     mirror_started: bool,
+    /// CORS headers for the backend's response (allowed `Origin` only).
+    cors_headers: Vec<(String, String)>,
 }
 
 impl RequestCtx {
@@ -173,6 +176,17 @@ impl WeirProxy {
                 ctx.cluster = Some(cluster);
                 let route = ctx.matched.as_ref().map(|m| &m.route().route);
                 ctx.budget = route.map(|r| Budget::new(ctx.start, &r.timeouts, r.retry.as_ref()));
+                if let Some(policy) = cors::policy(ctx.filters()) {
+                    let req = session.req_header();
+                    if cors::is_preflight(req.method.as_str(), &req.headers) {
+                        // Preflights are answered here; a refused origin gets no CORS headers.
+                        let mut response = LocalResponse::status(204);
+                        response.headers = cors::preflight_headers(policy, &req.headers);
+                        response.write(session, |_| {}).await?;
+                        return Ok(true);
+                    }
+                    ctx.cors_headers = cors::response_headers(policy, &req.headers);
+                }
                 if session.as_downstream().is_upgrade_req() {
                     return self.upgrade(session, ctx).await;
                 }
@@ -310,6 +324,7 @@ impl ProxyHttp for WeirProxy {
             failure: None,
             mirror: None,
             mirror_started: false,
+            cors_headers: Vec::new(),
         }
     }
 
@@ -420,6 +435,9 @@ impl ProxyHttp for WeirProxy {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        for (name, value) in &ctx.cors_headers {
+            let _ = resp.insert_header(name.clone(), value.clone());
+        }
         apply_response_header_filters(resp, ctx.filters());
         Ok(())
     }

@@ -328,3 +328,113 @@ async fn mirror_receives_a_copy() {
     assert_eq!(seen[1].method, "POST");
     assert_eq!(&seen[1].body[..], b"payload");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_preflight_answered_and_simple_response_decorated() {
+    let a = Backend::start("a", Behavior::Echo).await;
+    let mut r = route("cors", prefix("/"), forward("a"));
+    r.filters = vec![Filter::Cors(CorsPolicy {
+        allow_origins: vec!["https://*.bar.com".into()],
+        allow_methods: vec!["GET".into()],
+        allow_credentials: true,
+        ..Default::default()
+    })];
+    let (_gw, port) = serve(vec![r], vec![cluster("a", &[&a])]).await;
+    let pre = send(
+        port,
+        http::Method::OPTIONS,
+        "h",
+        "/",
+        &[
+            ("origin", "https://www.bar.com"),
+            ("access-control-request-method", "GET"),
+        ],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(pre.status, 204);
+    assert_eq!(
+        pre.headers
+            .get("access-control-allow-origin")
+            .map(|v| v.as_bytes()),
+        Some(&b"https://www.bar.com"[..])
+    );
+    assert!(a.seen().is_empty(), "preflight answered by the gateway");
+    let simple = send(
+        port,
+        http::Method::GET,
+        "h",
+        "/",
+        &[("origin", "https://www.bar.com")],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(
+        simple
+            .headers
+            .get("access-control-allow-credentials")
+            .map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
+    let denied = send(
+        port,
+        http::Method::GET,
+        "h",
+        "/",
+        &[("origin", "https://evil.com")],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(denied.status, 200);
+    assert!(denied.headers.get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_respect_the_request_timeout() {
+    // Every attempt fails with 500; retries continue only while the 300ms
+    // request timeout allows, then 504.
+    let flaky = Backend::start("flaky", Behavior::Statuses(VecDeque::from(vec![500; 100]))).await;
+    let mut r = route("r", prefix("/"), forward("flaky"));
+    r.timeouts.request = Some(Duration::from_millis(300));
+    r.retry = Some(RetryPolicy {
+        attempts: 50,
+        codes: vec![500],
+        backoff: Some(Duration::from_millis(40)),
+        ..Default::default()
+    });
+    let (_gw, port) = serve(vec![r], vec![cluster("flaky", &[&flaky])]).await;
+    let started = std::time::Instant::now();
+    assert_eq!(get(port, "h", "/").await.status, 504);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(280) && elapsed < Duration::from_millis(800),
+        "{elapsed:?}"
+    );
+    let attempts = flaky.seen().len();
+    assert!((3..=9).contains(&attempts), "{attempts} attempts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_try_timeout_is_retried() {
+    let slow = Backend::start("slow", Behavior::Delay(Duration::from_millis(300))).await;
+    let fast = Backend::start("fast", Behavior::Echo).await;
+    let (name, mut c) = cluster("c", &[&slow]);
+    c.endpoints.push(Endpoint {
+        address: fast.addr,
+        weight: 1,
+        locality: None,
+        labels: Default::default(),
+        ready: true,
+    });
+    let mut r = route("r", prefix("/"), forward("c"));
+    r.timeouts.backend_request = Some(Duration::from_millis(100));
+    r.retry = Some(RetryPolicy {
+        attempts: 1,
+        ..Default::default()
+    });
+    let (_gw, port) = serve(vec![r], vec![(name, c)]).await;
+    // Whichever endpoint is tried first, the retry goes to the other one.
+    for _ in 0..4 {
+        assert_eq!(get(port, "h", "/").await.body, "fast");
+    }
+}
