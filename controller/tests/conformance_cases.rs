@@ -111,6 +111,8 @@ fn load_case(case: &Value) -> Cluster {
     cluster
 }
 
+#[path = "support/requests.rs"]
+mod requests;
 #[path = "support/steps.rs"]
 mod steps;
 
