@@ -10,7 +10,7 @@ use super::backends::{self, BackendError, BackendRef};
 use super::filters::{self, Env};
 use super::matches::{self, RuleError};
 use super::precedence::Precedence;
-use crate::api::{HttpRoute, HttpRouteRule};
+use crate::api::{HttpRoute, HttpRouteMatch, HttpRouteRule};
 use crate::duration::parse_duration;
 use crate::objects::ObjectSet;
 
@@ -60,8 +60,15 @@ fn convert_rule(
     backend_errors: &mut Vec<BackendError>,
 ) -> Result<Vec<(Precedence, Route)>, RuleError> {
     let namespace = route.metadata.namespace();
-    let matchers = rule
-        .matches
+    // "If no matches are specified, the default is a prefix path match on
+    // "/", which has the effect of matching every HTTP request."
+    let default_match = [HttpRouteMatch::default()];
+    let written: &[HttpRouteMatch] = if rule.matches.is_empty() {
+        &default_match
+    } else {
+        &rule.matches
+    };
+    let matchers = written
         .iter()
         .enumerate()
         .map(|(i, m)| matches::convert(m, &format!("{field}.matches[{i}]")))

@@ -170,25 +170,34 @@ pub(crate) fn listener_entry(listener: &ListenerPlan, conditions: &[Condition]) 
 }
 
 /// Conditions of one route parent entry.
+///
+/// Invalid rules are dropped. Per the spec: "If all Route Rules in a Route
+/// are invalid, the entire Route would be considered invalid. If only a
+/// portion of Route Rules are invalid, implementations MUST set the
+/// "PartiallyInvalid" condition", and when dropping rules "The message for
+/// this condition MUST start with the prefix "Dropped Rule" [...] the
+/// "Accepted" condition MUST be set to "True"".
 pub(crate) fn route_parent_conditions(
     outcome: &ParentOutcome,
     route: &ConvertedRoute,
     generation: i64,
 ) -> Vec<Condition> {
+    let problems = || {
+        let messages: Vec<String> = route.rule_errors.iter().map(ToString::to_string).collect();
+        messages.join("; ")
+    };
+    let all_invalid = !route.rule_errors.is_empty() && route.entries.is_empty();
     let accepted = match outcome {
         ParentOutcome::Rejected(p) => {
             Condition::new("Accepted", false, p.reason, p.message.clone(), generation)
         }
-        _ if !route.rule_errors.is_empty() => {
-            let messages: Vec<String> = route.rule_errors.iter().map(ToString::to_string).collect();
-            Condition::new(
-                "Accepted",
-                false,
-                "UnsupportedValue",
-                format!("rules not served: {}", messages.join("; ")),
-                generation,
-            )
-        }
+        _ if all_invalid => Condition::new(
+            "Accepted",
+            false,
+            "UnsupportedValue",
+            format!("no valid rule: {}", problems()),
+            generation,
+        ),
         _ => Condition::new("Accepted", true, "Accepted", "route accepted", generation),
     };
     let resolved = match route.backend_errors.first() {
@@ -214,7 +223,17 @@ pub(crate) fn route_parent_conditions(
             )
         }
     };
-    vec![accepted, resolved]
+    let mut conditions = vec![accepted, resolved];
+    if !route.rule_errors.is_empty() && !all_invalid {
+        conditions.push(Condition::new(
+            "PartiallyInvalid",
+            true,
+            "UnsupportedValue",
+            format!("Dropped Rule(s): {}", problems()),
+            generation,
+        ));
+    }
+    conditions
 }
 
 /// The parentRef as the status echoes it, with the API defaults for group
