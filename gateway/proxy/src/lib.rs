@@ -25,6 +25,7 @@ pub mod rewrite;
 pub mod table;
 mod tls;
 mod upstream;
+mod upstream_tls;
 mod websocket;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +47,7 @@ pub use errors::{ProxyError, ResponseFlag};
 
 use crate::listeners::ListenerSet;
 use crate::mirror::Mirror;
+use crate::proxy::Served;
 use crate::proxy::WeirProxy;
 use crate::table::RouteTable;
 
@@ -80,7 +82,7 @@ impl Default for ProxyOptions {
 
 /// State shared by the handle, the proxy and the listener task.
 struct Shared {
-    table: Arc<ArcSwap<RouteTable>>,
+    table: Arc<ArcSwap<Served>>,
     snapshots: watch::Sender<Option<Arc<Snapshot>>>,
     /// Version of the snapshot whose listeners are bound, plus one (0 = none).
     served: AtomicU64,
@@ -98,7 +100,7 @@ impl ProxyHandle {
     /// snapshot they started with. A snapshot older than the current one is
     /// ignored.
     pub fn update(&self, snapshot: Arc<Snapshot>) {
-        let current = self.shared.table.load().version;
+        let current = self.shared.table.load().table.version;
         let have_one = self.shared.snapshots.borrow().is_some();
         if have_one && snapshot.version < current {
             log::warn!(
@@ -107,11 +109,16 @@ impl ProxyHandle {
             );
             return;
         }
-        let (table, problems) = RouteTable::compile(&snapshot);
+        let (table, mut problems) = RouteTable::compile(&snapshot);
+        let upstream_tls =
+            upstream_tls::compile(&snapshot.clusters, &snapshot.certificates, &mut problems);
         for problem in problems {
             log::warn!("snapshot {}: {problem}", snapshot.version);
         }
-        self.shared.table.store(Arc::new(table));
+        self.shared.table.store(Arc::new(Served {
+            table,
+            upstream_tls,
+        }));
         self.shared.snapshots.send_replace(Some(snapshot));
     }
 
@@ -164,7 +171,7 @@ impl BackgroundService for DataPlane {
 /// run [`DataPlane::serve`] on a tokio runtime.
 pub fn build_data_plane(opts: &ProxyOptions) -> (DataPlane, ProxyHandle) {
     let conf = server_conf(opts);
-    let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
+    let table = Arc::new(ArcSwap::from_pointee(Served::default()));
     let proxy = WeirProxy {
         table: table.clone(),
         mirror: Mirror::new(opts.max_mirrors_in_flight),

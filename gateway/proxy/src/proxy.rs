@@ -31,13 +31,23 @@ use crate::rewrite::modify_path;
 use crate::table::RouteTable;
 use crate::tls::ClientSni;
 use crate::upstream::{self, AttemptLimits};
+use crate::upstream_tls::PeerTls;
 use crate::websocket;
+use std::collections::HashMap;
 
 /// Default TCP connect timeout when a cluster sets none.
 const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// One compiled snapshot: the route table and the upstream TLS material.
+#[derive(Debug, Default)]
+pub struct Served {
+    pub table: RouteTable,
+    /// By cluster name.
+    pub upstream_tls: HashMap<String, Arc<PeerTls>>,
+}
+
 pub struct WeirProxy {
-    pub(crate) table: Arc<ArcSwap<RouteTable>>,
+    pub(crate) table: Arc<ArcSwap<Served>>,
     pub(crate) mirror: Mirror,
 }
 
@@ -60,6 +70,7 @@ pub struct RequestCtx {
     mirror_started: bool,
     /// CORS headers for the backend's response (allowed `Origin` only).
     cors_headers: Vec<(String, String)>,
+    peer_tls: Option<Arc<PeerTls>>,
 }
 
 impl RequestCtx {
@@ -118,7 +129,8 @@ impl WeirProxy {
 
     /// Step: the route and what it does.
     async fn route(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let table = self.table.load_full();
+        let served = self.table.load_full();
+        let table = &served.table;
         let Some(local) = local_addr(session) else {
             return self.reject(session, ctx, ProxyError::NoRoute).await;
         };
@@ -140,7 +152,7 @@ impl WeirProxy {
             sni: sni.as_deref(),
             roll: rand::random(),
         };
-        let (matched, decision) = decide::decide(&table, arrival, &view);
+        let (matched, decision) = decide::decide(table, arrival, &view);
         ctx.path = path;
         if let Some(m) = &matched {
             ctx.scheme = decide::scheme(m.listener.protocol);
@@ -172,6 +184,7 @@ impl WeirProxy {
                 Ok(true)
             }
             Decision::Forward { backend, cluster } => {
+                ctx.peer_tls = served.upstream_tls.get(&cluster.name).cloned();
                 ctx.backend = Some(backend);
                 ctx.cluster = Some(cluster);
                 let route = ctx.matched.as_ref().map(|m| &m.route().route);
@@ -281,7 +294,8 @@ impl WeirProxy {
         }
         ctx.mirror_started = true;
         let Some(matched) = &ctx.matched else { return };
-        let table = self.table.load();
+        let served = self.table.load();
+        let table = &served.table;
         let clusters: Vec<Arc<Cluster>> = mirrors(ctx.filters())
             .filter(|(_, percent)| *percent >= 100.0 || rand::random::<f64>() * 100.0 < *percent)
             .filter_map(|(name, _)| table.cluster(name).cloned())
@@ -325,6 +339,7 @@ impl ProxyHttp for WeirProxy {
             mirror: None,
             mirror_started: false,
             cors_headers: Vec::new(),
+            peer_tls: None,
         }
     }
 
@@ -367,6 +382,7 @@ impl ProxyHttp for WeirProxy {
         ctx.failure = None;
         Ok(upstream::peer(
             &cluster,
+            ctx.peer_tls.as_deref(),
             endpoint,
             session.as_downstream().is_upgrade_req(),
             limits,

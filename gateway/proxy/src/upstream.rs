@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use pingora_core::protocols::ALPN;
 use pingora_core::upstreams::peer::HttpPeer;
+use std::sync::Arc;
+
+use crate::upstream_tls::PeerTls;
 use weir_model::{Cluster, UpstreamProtocol};
 
 /// Streams multiplexed on one h2c connection to a backend (Pingora's default
@@ -27,15 +30,30 @@ pub struct AttemptLimits {
 /// an `Upgrade` (WebSocket) cannot travel over h2.
 pub fn peer(
     cluster: &Cluster,
+    tls: Option<&PeerTls>,
     endpoint: SocketAddr,
     upgrade: bool,
     limits: AttemptLimits,
 ) -> Box<HttpPeer> {
-    let (tls, sni) = match &cluster.tls {
-        Some(tls) => (true, tls.sni.clone()),
-        None => (false, String::new()),
+    let mut peer = match &cluster.tls {
+        // The SNI is always set: with an empty SNI Pingora skips all verification.
+        Some(origination) => HttpPeer::new(endpoint, true, origination.sni.clone()),
+        None => HttpPeer::new(endpoint, false, String::new()),
     };
-    let mut peer = HttpPeer::new(endpoint, tls, sni);
+    if cluster.tls.is_some() {
+        // Pingora's pool key ignores the CA list: keep clusters' connections apart.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&cluster.name, &mut hasher);
+        peer.group_key = std::hash::Hasher::finish(&hasher);
+        match tls {
+            Some(material) => {
+                peer.options.ca = material.ca.clone();
+                peer.client_cert_key = material.client_cert.clone();
+            }
+            // Material failed to parse: trust nothing rather than the system roots.
+            None => peer.options.ca = Some(Arc::from(Vec::new().into_boxed_slice())),
+        }
+    }
     let options = &mut peer.options;
     options.read_timeout = limits.read_timeout;
     options.write_timeout = limits.read_timeout;

@@ -248,3 +248,54 @@ async fn sni_picks_certificate_rotates_and_detects_misdirected_requests() {
         rotated.der
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_tls_origination_verifies_the_backend() {
+    let backend_cert = cert(&["backend.example"]);
+    let other_ca = cert(&["someone-else"]);
+    let backend = Backend::start_tls("tls-backend", &backend_cert.pem, &backend_cert.key).await;
+    let port = free_port();
+    let tls_cluster = |name: &str, ca: &str| {
+        let (_, mut c) = cluster(name, &[&backend]);
+        c.tls = Some(UpstreamTls {
+            sni: "backend.example".into(),
+            ca_pem: Some(ca.to_string()),
+            subject_alt_names: vec![],
+            client_certificate: None,
+        });
+        (name.to_string(), c)
+    };
+    let gw = Gateway::start();
+    gw.apply(snapshot(
+        1,
+        vec![http_listener(
+            port,
+            vec![vhost(
+                "*",
+                vec![
+                    route("good", prefix("/good"), forward("good")),
+                    route("bad", prefix("/wrong-ca"), forward("wrong-ca")),
+                    route("broken", prefix("/broken"), forward("broken")),
+                ],
+            )],
+        )],
+        vec![
+            tls_cluster("good", &backend_cert.pem),
+            tls_cluster("wrong-ca", &other_ca.pem),
+            tls_cluster(
+                "broken",
+                "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+            ),
+        ],
+    ))
+    .await;
+    let ok = get(port, "h", "/good").await;
+    assert_eq!((ok.status, ok.body.as_str()), (200, "tls-backend"));
+    assert_eq!(get(port, "h", "/wrong-ca").await.status, 503);
+    assert_eq!(
+        get(port, "h", "/broken").await.status,
+        503,
+        "unparseable CA: no panic, no trust"
+    );
+    assert_eq!(backend.seen().len(), 1);
+}

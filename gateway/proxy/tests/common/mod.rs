@@ -101,6 +101,38 @@ pub struct Backend {
 
 impl Backend {
     pub async fn start(name: &str, behavior: Behavior) -> Backend {
+        Self::start_with(name, behavior, None).await
+    }
+
+    /// An HTTPS backend serving `cert_pem`/`key_pem` (HTTP/1.1).
+    pub async fn start_tls(name: &str, cert_pem: &str, key_pem: &str) -> Backend {
+        let certs = rustls_pemfile::certs(&mut cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certs");
+        let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
+            .expect("key")
+            .expect("key present");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config");
+        Self::start_with(
+            name,
+            Behavior::Echo,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+        .await
+    }
+
+    async fn start_with(
+        name: &str,
+        behavior: Behavior,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Backend {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind backend");
@@ -117,11 +149,21 @@ impl Backend {
                     return;
                 };
                 let b = b.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
                         let b = b.clone();
                         async move { Ok::<_, Infallible>(b.handle(req).await) }
                     });
+                    if let Some(acceptor) = tls {
+                        let Ok(stream) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                        return;
+                    }
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(tcp), service)
                         .await;
