@@ -9,7 +9,8 @@ use crate::parse::{parse_documents, ParsedObject};
 use crate::status::{Diagnostic, Translation};
 use crate::translate::translate;
 
-/// Reads every `*.yaml` / `*.yml` file of a folder (not recursively) and
+/// Reads every `*.yaml` / `*.yml` file of a folder (not recursively, hidden
+/// files excepted) and
 /// translates the objects. Keeps, per file, the last objects that parsed, so
 /// a broken edit never takes working configuration away.
 #[derive(Debug)]
@@ -155,6 +156,12 @@ fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        // Editors' lock and swap files (`.#a.yaml`, `.a.yaml.swp`) are not configuration.
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with('.'))
+        })
         .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
         .collect();
     paths.sort();
