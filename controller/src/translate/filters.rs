@@ -36,6 +36,7 @@ pub(crate) fn convert(
     clusters: &mut BTreeMap<String, Cluster>,
 ) -> Result<Converted, RuleError> {
     let mut out = Converted::default();
+    check_combination(filters, field)?;
     for (i, filter) in filters.iter().enumerate() {
         let field = format!("{field}[{i}]");
         let missing = |name: &str| {
@@ -122,6 +123,30 @@ pub(crate) fn convert(
         }
     }
     Ok(out)
+}
+
+/// "Specifying the same filter multiple times is not supported unless
+/// explicitly indicated in the filter" (only RequestMirror says so), and
+/// "All filters are expected to be compatible with each other except for
+/// the URLRewrite and RequestRedirect filters, which may not be combined."
+fn check_combination(filters: &[HttpRouteFilter], field: &str) -> Result<(), RuleError> {
+    for (i, filter) in filters.iter().enumerate() {
+        let repeated = filters[..i].iter().any(|f| f.type_ == filter.type_);
+        if repeated && filter.type_ != "RequestMirror" && filter.type_ != "ExtensionRef" {
+            return Err(RuleError::new(
+                format!("{field}[{i}].type"),
+                format!("{} may appear only once", filter.type_),
+            ));
+        }
+    }
+    let has = |t: &str| filters.iter().any(|f| f.type_ == t);
+    if has("URLRewrite") && has("RequestRedirect") {
+        return Err(RuleError::new(
+            field,
+            "URLRewrite and RequestRedirect may not be combined",
+        ));
+    }
+    Ok(())
 }
 
 fn header_modifier(m: &api::HeaderModifier) -> HeaderModifier {

@@ -177,7 +177,7 @@ impl FakeApi {
         });
         Response::builder()
             .header("content-type", "application/json")
-            .body(BodyExt::boxed(StreamBody::new(stream.boxed())))
+            .body(BodyExt::boxed_unsync(StreamBody::new(stream.boxed())))
             .unwrap()
     }
 }
