@@ -139,14 +139,13 @@ impl Index {
         snapshot.version = self.version;
         let mut statuses = translation.statuses;
         let service = self.gateway_service.as_ref().and_then(|(ns, name)| {
-            match &self.objects.get(&ObjectKey {
-                kind: "Service".into(),
-                namespace: Some(ns.clone()),
-                name: name.clone(),
-            })?.object {
-                Object::Service(service) => Some(service.clone()),
-                _ => None,
-            }
+            let key = ObjectKey { kind: "Service".into(), namespace: Some(ns.clone()), name: name.clone() };
+            let converted = self.objects.get(&key)?;
+            let Object::Service(service) = &converted.object else { return None };
+            // The LoadBalancer ingress lives in the status, kept apart from the object.
+            let mut service = service.clone();
+            service.status = converted.status.clone().and_then(|s| serde_json::from_value(s).ok());
+            Some(service)
         });
         if self.gateway_service.is_some() {
             crate::addresses::set_gateway_addresses(&mut statuses, service.as_ref());

@@ -92,7 +92,7 @@ pub const CONTROLLER_RULES: &[Rule] = &[
 /// The resource (plural) of a status kind, for the status path.
 pub fn plural(kind: &str) -> String {
     let lower = kind.to_ascii_lowercase();
-    match lower.strip_suffix('y') {
+    match lower.strip_suffix('y').filter(|stem| !stem.ends_with(['a', 'e', 'o', 'u'])) {
         Some(stem) => format!("{stem}ies"),
         None if lower.ends_with("ss") => format!("{lower}es"),
         None => format!("{lower}s"),
@@ -108,6 +108,7 @@ mod tests {
         assert_eq!(plural("GatewayClass"), "gatewayclasses");
         assert_eq!(plural("BackendTLSPolicy"), "backendtlspolicies");
         assert_eq!(plural("HTTPRoute"), "httproutes");
+        assert_eq!(plural("Gateway"), "gateways");
         for kind in GATEWAY_API_KINDS {
             assert!(CONTROLLER_RULES.iter().any(|(g, r, _)| *g == GATEWAY_GROUP && *r == plural(kind)));
         }
