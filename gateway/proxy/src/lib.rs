@@ -22,6 +22,7 @@ mod request;
 mod respond;
 pub mod retry;
 pub mod rewrite;
+mod steps;
 pub mod table;
 mod tls;
 mod upstream;

@@ -73,9 +73,18 @@ async fn tls_h2_get(port: u16, sni: &str, host: &str) -> u16 {
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
-    let tls = connector.connect(ServerName::try_from(sni.to_string()).expect("name"), tcp).await.expect("handshake");
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "server selects h2");
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let tls = connector
+        .connect(ServerName::try_from(sni.to_string()).expect("name"), tcp)
+        .await
+        .expect("handshake");
+    assert_eq!(
+        tls.get_ref().1.alpn_protocol(),
+        Some(&b"h2"[..]),
+        "server selects h2"
+    );
     let (mut sender, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
         hyper_util::rt::TokioIo::new(tls),
@@ -87,7 +96,12 @@ async fn tls_h2_get(port: u16, sni: &str, host: &str) -> u16 {
         .uri(format!("https://{host}/"))
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .expect("request");
-    sender.send_request(req).await.expect("response").status().as_u16()
+    sender
+        .send_request(req)
+        .await
+        .expect("response")
+        .status()
+        .as_u16()
 }
 
 /// Connects with `sni` (an IP when `None`, so no SNI is sent), sends a GET
@@ -266,9 +280,18 @@ async fn sni_picks_certificate_rotates_and_detects_misdirected_requests() {
     assert!(status.starts_with("HTTP/1.1 421"), "{status}");
 
     // The same over HTTP/2 (ALPN h2), where the host is the :authority.
-    assert_eq!(tls_h2_get(port, "a.example.com", "a.example.com").await, 200);
-    assert_eq!(tls_h2_get(port, "x.example.com", "a.example.com").await, 421);
-    assert_eq!(tls_h2_get(port, "x.example.com", "y.example.com").await, 200);
+    assert_eq!(
+        tls_h2_get(port, "a.example.com", "a.example.com").await,
+        200
+    );
+    assert_eq!(
+        tls_h2_get(port, "x.example.com", "a.example.com").await,
+        421
+    );
+    assert_eq!(
+        tls_h2_get(port, "x.example.com", "y.example.com").await,
+        200
+    );
 
     // Rotation without restart.
     let mut snap = snapshot(2, vec![listener], vec![]);
