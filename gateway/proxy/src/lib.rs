@@ -52,6 +52,9 @@ use crate::proxy::Served;
 use crate::proxy::WeirProxy;
 use crate::table::RouteTable;
 
+/// Idle downstream HTTP/2 connections are closed after this long.
+const H2_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// How the data plane runs.
 #[derive(Debug, Clone)]
 pub struct ProxyOptions {
@@ -181,6 +184,8 @@ pub fn build_data_plane(opts: &ProxyOptions) -> (DataPlane, ProxyHandle) {
     let mut server_options = HttpServerOptions::default();
     // Cleartext HTTP/2 with prior knowledge on plain ports (preface peek).
     server_options.h2c = true;
+    // Idle downstream h2 connections otherwise live forever (pingora #563).
+    server_options.h2_idle_timeout = Some(H2_IDLE_TIMEOUT);
     app.server_options = Some(server_options);
     let shared = Arc::new(Shared {
         table,

@@ -319,7 +319,15 @@ impl ProxyHttp for WeirProxy {
             .as_downstream()
             .response_written()
             .map_or(0, |r| r.status.as_u16());
-        let flag = ctx.failure.map_or(ResponseFlag::None, |f| f.outcome().flag);
+        let retried_out = ctx.budget.as_ref().is_some_and(|b| {
+            b.attempts > 1 && b.policy.as_ref().is_some_and(|p| p.codes.contains(&status))
+        });
+        let flag = match ctx.failure {
+            Some(failure) => failure.outcome().flag,
+            // The last attempt's listed status passed through: retries ran out.
+            None if retried_out => ResponseFlag::UpstreamRetryLimitExceeded,
+            None => ResponseFlag::None,
+        };
         let req = session.req_header();
         access_log::log(&AccessRecord {
             method: req.method.as_str(),

@@ -438,3 +438,46 @@ async fn per_try_timeout_is_retried() {
         assert_eq!(get(port, "h", "/").await.body, "fast");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_backends_split_traffic_and_apply_their_own_filters() {
+    let a = Backend::start("a", Behavior::Echo).await;
+    let b = Backend::start("b", Behavior::Echo).await;
+    let z = Backend::start("z", Behavior::Echo).await;
+    let backend = |cluster: &str, weight, filters| WeightedBackend {
+        cluster: Some(cluster.into()),
+        weight,
+        filters,
+    };
+    let only_b = vec![Filter::RequestHeaders(HeaderModifier {
+        set: vec![("x-to".into(), "b".into())],
+        ..Default::default()
+    })];
+    let r = route(
+        "w",
+        prefix("/"),
+        RouteAction::Forward(vec![
+            backend("a", 3, vec![]),
+            backend("b", 1, only_b),
+            backend("z", 0, vec![]),
+        ]),
+    );
+    let (_gw, port) = serve(
+        vec![r],
+        vec![
+            cluster("a", &[&a]),
+            cluster("b", &[&b]),
+            cluster("z", &[&z]),
+        ],
+    )
+    .await;
+    for _ in 0..100 {
+        assert_eq!(get(port, "h", "/").await.status, 200);
+    }
+    let (na, nb) = (a.seen().len(), b.seen().len());
+    assert_eq!(na + nb, 100);
+    assert!((60..=90).contains(&na), "3:1 split, got {na}:{nb}");
+    assert!(z.seen().is_empty(), "weight 0 gets nothing");
+    assert!(b.seen().iter().all(|s| s.headers.get("x-to").is_some()));
+    assert!(a.seen().iter().all(|s| s.headers.get("x-to").is_none()));
+}
