@@ -16,8 +16,28 @@ pub struct Args {
     /// Folder of Kubernetes YAML (Gateway API objects, Services, EndpointSlices,
     /// Secrets ...). Every *.yaml / *.yml file is read; the folder is watched and
     /// reloaded on change.
-    #[arg(long, value_name = "DIR")]
-    pub config_dir: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "controller", conflicts_with = "controller")]
+    pub config_dir: Option<PathBuf>,
+
+    // --- Kubernetes mode (remote.rs): snapshots from weir-controller. ---
+    /// Fetch route snapshots from weir-controller at this URL (http:// or
+    /// https://) instead of reading --config-dir.
+    #[arg(long, value_name = "URL")]
+    pub controller: Option<String>,
+
+    /// ServiceAccount token sent to the controller (re-read on every request).
+    #[arg(long, value_name = "PATH", requires = "controller")]
+    pub token_file: Option<PathBuf>,
+
+    /// CA certificate (PEM) the controller's https:// certificate is checked against.
+    #[arg(long, value_name = "PATH", requires = "controller")]
+    pub controller_ca: Option<PathBuf>,
+
+    /// Kubernetes mode: bind every listener on this IP (the controller does
+    /// not know pod addresses). 0.0.0.0 is every interface.
+    #[arg(long, value_name = "IP", default_value = "0.0.0.0", requires = "controller")]
+    pub bind_ip: std::net::IpAddr,
+    // --- end of Kubernetes mode flags ---
 
     /// Admin API (status, config dump, readiness). Keep it on localhost: it
     /// shows the whole configuration.

@@ -10,6 +10,7 @@
 
 mod admin;
 mod cli;
+mod remote;
 mod watch;
 
 use std::sync::Arc;
@@ -44,7 +45,24 @@ fn main() -> anyhow::Result<()> {
         })?;
     log::info!("admin API on http://{}", args.admin_address);
 
-    let source = weir_controller::DirSource::new(args.config_dir.clone(), translate_options);
+    // Kubernetes mode: snapshots come from weir-controller (remote.rs).
+    if let Some(url) = &args.controller {
+        let remote = remote::RemoteSource::new(url, args.token_file.clone(), args.controller_ca.clone(), args.bind_ip)?;
+        let (remote_proxy, admin_proxy) = (proxy.clone(), Arc::new(proxy.clone()));
+        std::thread::Builder::new()
+            .name("weir-control".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    tokio::spawn(remote.run(remote_proxy, admin_state.clone()));
+                    admin::serve(admin_listener, admin_state, admin_proxy).await;
+                })
+            })
+            .context("starting the control thread")?;
+        server.run_forever();
+    }
+    let config_dir = args.config_dir.clone().context("--config-dir or --controller is required")?;
+
+    let source = weir_controller::DirSource::new(config_dir.clone(), translate_options);
     let watcher = watch::ConfigWatcher::new(source, proxy.clone(), admin_state.clone());
     // The first translation happens before the proxy starts, so the first
     // listeners are bound with a complete configuration.
@@ -55,7 +73,7 @@ fn main() -> anyhow::Result<()> {
         .name("weir-control".into())
         .spawn(move || {
             runtime.block_on(async move {
-                let watch_task = tokio::spawn(watcher.run(args.config_dir.clone()));
+                let watch_task = tokio::spawn(watcher.run(config_dir));
                 admin::serve(admin_listener, admin_state, Arc::new(admin_proxy)).await;
                 watch_task.abort();
             })
