@@ -50,6 +50,7 @@ fn start_gateway(controller: &str, token_file: &std::path::Path, ip: &'static st
         .args(["--controller", controller, "--token-file"])
         .arg(token_file)
         .args(["--bind-ip", ip, "--admin-address", &admin.to_string(), "--threads", "1"])
+        .env("WEIR_LOG", "warn,weir::access=off")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
