@@ -51,6 +51,13 @@ struct RunArgs {
     /// Time limit of one whole case, in seconds.
     #[arg(long, default_value_t = 300)]
     case_timeout: u64,
+    /// Diagnostic: run cases whose features Weir does not claim too (the
+    /// report then says `mode: try-unclaimed`; it is not a conformance claim).
+    #[arg(long)]
+    try_unclaimed: bool,
+    /// Keep the per-case config dirs and echo files (under the work dir) for debugging.
+    #[arg(long)]
+    keep_work: bool,
     /// Keep gateway logs in this folder (default: a fresh folder under the temp dir).
     #[arg(long)]
     logs_dir: Option<PathBuf>,
@@ -73,6 +80,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    runner::features::set_try_unclaimed(args.try_unclaimed);
     let opts = runner::RunOptions {
         cases: args.cases,
         report: args.report,
@@ -88,6 +96,7 @@ fn main() -> std::process::ExitCode {
         },
         case_timeout: Duration::from_secs(args.case_timeout),
         keep_logs_dir: args.logs_dir,
+        keep_work: args.keep_work,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

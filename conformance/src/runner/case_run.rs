@@ -108,7 +108,23 @@ async fn run_inner(shared: Arc<RunShared>, lc: LoadedCase, slot: usize, work_dir
         .await
         .map_err(|e| format!("setup: {e:#}"))?;
     ctx.gateway = Some(gw);
-    let steps = lc.case.steps.clone();
+    let result = run_steps(&mut ctx).await;
+    // Stop the gateway and wait for it, so the next case on this slot can bind its addresses.
+    if let Some(gw) = ctx.gateway.as_mut() {
+        gw.stop().await;
+    }
+    result?;
+    // Dropping ctx kills the gateway and private echo pods; `dir` is removed
+    // (unless the run keeps its work dir).
+    drop(ctx);
+    if shared.keep_work {
+        let _ = dir.keep();
+    }
+    Ok(())
+}
+
+async fn run_steps(ctx: &mut CaseCtx) -> Result<(), String> {
+    let steps = ctx.case.case.steps.clone();
     for i in 0..steps.len() {
         ctx.step_index = i;
         let offset = ctx.gateway.as_ref().and_then(|g| std::fs::metadata(&g.log_path).ok()).map_or(0, |m| m.len());
@@ -116,7 +132,7 @@ async fn run_inner(shared: Arc<RunShared>, lc: LoadedCase, slot: usize, work_dir
         if !requires_met(&steps[i].requires) {
             continue;
         }
-        if let Err(e) = run_step(&mut ctx, &steps, i).await {
+        if let Err(e) = run_step(ctx, &steps, i).await {
             let kind = steps[i].kind.kind_name();
             let mut msg = format!("step {} ({kind}): {e}", i + 1);
             if let Some(gw) = ctx.gateway.as_mut() {
@@ -131,8 +147,5 @@ async fn run_inner(shared: Arc<RunShared>, lc: LoadedCase, slot: usize, work_dir
             return Err(msg);
         }
     }
-    // Dropping ctx kills the gateway and private echo pods; `dir` is removed.
-    drop(ctx);
-    drop(dir);
     Ok(())
 }

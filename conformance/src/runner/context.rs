@@ -32,6 +32,7 @@ pub struct RunShared {
     pub generated: Generated,
     pub pool: BackendPool,
     pub log_dir: PathBuf,
+    pub keep_work: bool,
 }
 
 pub const ENDPOINTS_FILE: &str = "90-endpointslices.yaml";

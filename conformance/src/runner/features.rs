@@ -44,8 +44,21 @@ pub const UNIMPLEMENTED_STEPS: &[(&str, &str)] = &[
     ("external", "step kind external not implemented by the runner (no external-service simulation yet)"),
 ];
 
+/// Diagnostic mode (`--try-unclaimed`): run every case as if its features were
+/// claimed, to see what the gateway does. Reports made this way carry
+/// `mode: try-unclaimed` and are not conformance claims.
+static TRY_UNCLAIMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_try_unclaimed(on: bool) {
+    TRY_UNCLAIMED.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub fn try_unclaimed() -> bool {
+    TRY_UNCLAIMED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 pub fn claimed(feature: &str) -> bool {
-    CLAIMED_FEATURES.contains(&feature)
+    CLAIMED_FEATURES.contains(&feature) || try_unclaimed()
 }
 
 /// `requires: [F, not G]` holds for Weir's claims.

@@ -82,6 +82,11 @@ impl GatewayProcess {
         Ok(StatusView::new(v))
     }
 
+    /// Kills the process and waits until it is gone (its listeners are free).
+    pub async fn stop(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
     pub fn exited(&mut self) -> Option<String> {
         self.child.try_wait().ok().flatten().map(|s| s.to_string())
     }

@@ -39,6 +39,7 @@ pub struct RunOptions {
     pub limits: Limits,
     pub case_timeout: Duration,
     pub keep_logs_dir: Option<PathBuf>,
+    pub keep_work: bool,
 }
 
 /// Returns the number of failed cases.
@@ -77,7 +78,15 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<usize> {
         None => std::env::temp_dir().join(format!("weir-conformance-logs-{}", std::process::id())),
     };
     std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
-    let work_dir = root.path().join("work");
+    let root_path = root.path().to_path_buf();
+    let root = if opts.keep_work {
+        let kept = root.keep();
+        println!("keeping the work dir {}", kept.display());
+        None
+    } else {
+        Some(root)
+    };
+    let work_dir = root_path.join("work");
     std::fs::create_dir_all(&work_dir)?;
 
     let mut generated = secrets::Generated::default();
@@ -89,8 +98,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<usize> {
         gateway_bin: opts.gateway_bin.clone(),
         limits: opts.limits.clone(),
         generated,
-        pool: BackendPool::new(opts.echo_bin.clone(), root.path().join("echo")),
+        pool: BackendPool::new(opts.echo_bin.clone(), root_path.join("echo")),
         log_dir: log_dir.clone(),
+        keep_work: opts.keep_work,
     });
 
     let mut results: Vec<CaseResult> = Vec::new();
@@ -119,7 +129,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<usize> {
             let start = Instant::now();
             let r = match tokio::time::timeout(timeout, case_run::run_case(shared, c, slot, work_dir)).await {
                 Ok(r) => r,
-                Err(_) => CaseResult::of(&case, Outcome::Failed(format!("case did not finish within {timeout:?}")), start.elapsed().as_secs_f64()),
+                Err(_) => {
+                    // The dropped case killed its gateway without waiting: give the
+                    // process a moment to release the slot's addresses.
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    CaseResult::of(&case, Outcome::Failed(format!("case did not finish within {timeout:?}")), start.elapsed().as_secs_f64())
+                }
             };
             let mark = match &r.outcome {
                 Outcome::Passed => "PASS",
@@ -141,6 +156,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<usize> {
         }
     }
     drop(shared);
+    drop(root);
 
     let yaml = report::report_yaml(&results, &levels, &api_version, env!("CARGO_PKG_VERSION"));
     if let Some(parent) = opts.report.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -143,7 +143,7 @@ pub fn report_yaml(results: &[CaseResult], levels: &Levels, gateway_api_version:
         "date": chrono_like_now(),
         "implementation": {"organization": "weir", "project": "weir", "url": "", "version": version, "contact": []},
         "gatewayAPIVersion": gateway_api_version,
-        "mode": "default",
+        "mode": if super::features::try_unclaimed() { "try-unclaimed" } else { "default" },
         "profiles": profiles,
     });
     serde_yaml::to_string(&report).unwrap_or_else(|e| format!("# report serialisation failed: {e}\n"))

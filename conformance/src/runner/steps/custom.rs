@@ -237,10 +237,7 @@ pub async fn run(ctx: &mut CaseCtx, text: &str, steps: &[crate::runner::case::St
         Custom::WaitForAddress(gw) => {
             let gw = match gw {
                 Some(g) => g,
-                None => steps[index + 1..]
-                    .iter()
-                    .find_map(|s| s.kind.gateway().map(String::from))
-                    .ok_or("WaitForGatewayAddress: no later step names the Gateway")?,
+                None => neighbour_gateway(steps, index).ok_or("WaitForGatewayAddress: no step around it names the Gateway")?,
             };
             ctx.poll(limit, |v| {
                 latest_gateway_conditions(v, &gw)?;
@@ -322,6 +319,25 @@ pub async fn run(ctx: &mut CaseCtx, text: &str, steps: &[crate::runner::case::St
             setup_endpoint_slices(ctx, &deployment, &ipv4_slices, &namespace)
         }
     }
+}
+
+/// "the Gateway" of a step: the one the closest earlier step names, else the next one that does.
+fn neighbour_gateway(steps: &[crate::runner::case::StepEntry], index: usize) -> Option<String> {
+    let named = |s: &crate::runner::case::StepEntry| -> Option<String> {
+        if let Some(g) = s.kind.gateway() {
+            return Some(g.to_string());
+        }
+        match &s.kind {
+            Step::Custom(t) => match recognise(t)? {
+                Custom::GatewayLatest { gateway, .. } | Custom::GatewayZeroRoutes(gateway) => Some(gateway),
+                Custom::WaitForAddress(g) => g,
+                Custom::AttachedListenerSets { gateway, .. } => Some(gateway),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    steps[..index].iter().rev().find_map(named).or_else(|| steps[index + 1..].iter().find_map(named))
 }
 
 /// Upstream's percentage-mirror procedure (see HTTPRouteRequestPercentageMirror).
