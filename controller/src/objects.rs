@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Serialize;
 
-use crate::api::{Gateway, GatewayClass, HttpRoute, ReferenceGrant};
+use crate::api::{Gateway, GatewayClass, GrpcRoute, HttpRoute, ReferenceGrant};
 
 /// One object the controller knows how to read. Kinds Weir does not
 /// translate are kept as [`OtherObject`] so that their status can still be
@@ -19,6 +19,7 @@ pub enum Object {
     GatewayClass(GatewayClass),
     Gateway(Gateway),
     HttpRoute(HttpRoute),
+    GrpcRoute(GrpcRoute),
     ReferenceGrant(ReferenceGrant),
     Service(Service),
     EndpointSlice(EndpointSlice),
@@ -90,6 +91,11 @@ impl Object {
                 Some(o.metadata.namespace().to_string()),
                 o.metadata.name.clone(),
             ),
+            Object::GrpcRoute(o) => (
+                "GRPCRoute",
+                Some(o.metadata.namespace().to_string()),
+                o.metadata.name.clone(),
+            ),
             Object::ReferenceGrant(o) => (
                 "ReferenceGrant",
                 Some(o.metadata.namespace().to_string()),
@@ -140,6 +146,7 @@ impl Object {
             Object::GatewayClass(o) => o.metadata.generation,
             Object::Gateway(o) => o.metadata.generation,
             Object::HttpRoute(o) => o.metadata.generation,
+            Object::GrpcRoute(o) => o.metadata.generation,
             Object::ReferenceGrant(o) => o.metadata.generation,
             Object::Service(o) => o.metadata.generation,
             Object::EndpointSlice(o) => o.metadata.generation,
@@ -155,6 +162,7 @@ impl Object {
             Object::GatewayClass(o) => &mut o.metadata.generation,
             Object::Gateway(o) => &mut o.metadata.generation,
             Object::HttpRoute(o) => &mut o.metadata.generation,
+            Object::GrpcRoute(o) => &mut o.metadata.generation,
             Object::ReferenceGrant(o) => &mut o.metadata.generation,
             Object::Service(o) => &mut o.metadata.generation,
             Object::EndpointSlice(o) => &mut o.metadata.generation,
@@ -176,6 +184,7 @@ pub struct ObjectSet {
     pub gateway_classes: BTreeMap<String, GatewayClass>,
     pub gateways: BTreeMap<NsName, Gateway>,
     pub http_routes: BTreeMap<NsName, HttpRoute>,
+    pub grpc_routes: BTreeMap<NsName, GrpcRoute>,
     pub reference_grants: BTreeMap<NsName, ReferenceGrant>,
     pub services: BTreeMap<NsName, Service>,
     pub endpoint_slices: BTreeMap<NsName, EndpointSlice>,
@@ -198,6 +207,7 @@ impl ObjectSet {
             Object::GatewayClass(o) => drop(self.gateway_classes.insert(key.name, o)),
             Object::Gateway(o) => drop(self.gateways.insert(ns_name, o)),
             Object::HttpRoute(o) => drop(self.http_routes.insert(ns_name, o)),
+            Object::GrpcRoute(o) => drop(self.grpc_routes.insert(ns_name, o)),
             Object::ReferenceGrant(o) => drop(self.reference_grants.insert(ns_name, o)),
             Object::Service(o) => drop(self.services.insert(ns_name, o)),
             Object::EndpointSlice(o) => drop(self.endpoint_slices.insert(ns_name, o)),

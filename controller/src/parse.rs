@@ -117,6 +117,7 @@ fn parse_document(text: &str, line: usize) -> Result<Option<ParsedObject>, Parse
         ("gateway.networking.k8s.io", "GatewayClass") => typed(text).map(Object::GatewayClass),
         ("gateway.networking.k8s.io", "Gateway") => typed(text).map(Object::Gateway),
         ("gateway.networking.k8s.io", "HTTPRoute") => typed(text).map(Object::HttpRoute),
+        ("gateway.networking.k8s.io", "GRPCRoute") => typed(text).map(Object::GrpcRoute),
         ("gateway.networking.k8s.io", "ReferenceGrant") => typed(text).map(Object::ReferenceGrant),
         ("", "Service") => typed(text).map(Object::Service),
         ("discovery.k8s.io", "EndpointSlice") => typed(text).map(Object::EndpointSlice),

@@ -27,7 +27,6 @@ const UNUSABLE_ADDRESS: &str = "10.255.255.1";
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("TLSRoute", "no TLS passthrough/termination routes yet"),
     ("TCPRoute", "no TCP routes yet"),
-    ("GRPCRoute", "no gRPC routes yet"),
     ("ListenerSet", "ListenerSet is not implemented"),
     ("BackendTLSPolicy", "no TLS origination yet"),
     (

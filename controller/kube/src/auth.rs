@@ -68,7 +68,7 @@ impl Authenticator for TokenReviewer {
 
 /// Accepts `username` if it is on the list.
 pub fn allow(allowed: &[String], username: String) -> Result<Identity, AuthError> {
-    if allowed.iter().any(|a| *a == username) {
+    if allowed.contains(&username) {
         Ok(Identity { username })
     } else {
         Err(AuthError::NotAllowed(username, allowed.join(", ")))

@@ -25,11 +25,14 @@ pub struct LeaseOptions {
     pub renew_every: Duration,
 }
 
+/// What identifies one renewal of the Lease: (holder, renewTime).
+type LeaseRecord = (Option<String>, Option<MicroTime>);
+
 pub struct LeaderElector {
     api: Api<Lease>,
     opts: LeaseOptions,
     /// The last (holder, renewTime) seen, and when it was first seen.
-    observed: Option<((Option<String>, Option<MicroTime>), Instant)>,
+    observed: Option<(LeaseRecord, Instant)>,
     last_renewed: Option<Instant>,
 }
 

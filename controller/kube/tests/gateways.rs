@@ -45,11 +45,16 @@ fn free_port(ip: &str) -> u16 {
 }
 
 fn start_gateway(controller: &str, token_file: &std::path::Path, ip: &'static str) -> Gateway {
+    start_gateway_with(controller, token_file, ip, &[])
+}
+
+fn start_gateway_with(controller: &str, token_file: &std::path::Path, ip: &'static str, extra: &[&str]) -> Gateway {
     let admin: SocketAddr = format!("127.0.0.1:{}", free_port("127.0.0.1")).parse().unwrap();
     let child = Command::new(binary())
         .args(["--controller", controller, "--token-file"])
         .arg(token_file)
         .args(["--bind-ip", ip, "--admin-address", &admin.to_string(), "--threads", "1"])
+        .args(extra)
         .env("WEIR_LOG", "warn,weir::access=off")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -183,4 +188,44 @@ async fn snapshots_need_an_accepted_token() {
     let same = raw(request(&format!("Authorization: Bearer {TOKEN}\r\n"), "/snapshot?after=7")).await;
     assert!(same.starts_with("HTTP/1.1 204"), "{same}");
     drop(tx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_fetch_snapshots_over_tls() {
+    let backend = backend().await;
+    let port = free_port("127.0.0.4");
+    let api = FakeApi::start().await;
+    api.apply(namespace("app"));
+    api.apply(gateway_class("weir", CONTROLLER_NAME));
+    api.apply(gateway("app", "gw", "weir", port));
+    for object in service_with_endpoint("app", "echo", backend) {
+        api.apply(object);
+    }
+    api.apply(http_route("app", "web", ("app", "gw"), "a.example.com", "echo"));
+    let controller = weir_kube::run(api.client(), options(None)).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificate_chain(&["127.0.0.1"]);
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let (ca_file, cert_file, key_file, token_file) =
+        (write("ca.crt", &ca), write("tls.crt", &cert), write("tls.key", &key), write("token", TOKEN));
+    let auth: Arc<dyn Authenticator> = Arc::new(StaticTokens(vec![(TOKEN.into(), "gw".into())]));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let tls = weir_kube::tls::acceptor(&cert_file, &key_file).unwrap();
+    tokio::spawn(SnapshotServer::new(controller.snapshots.clone(), auth, Duration::from_secs(2)).serve(listener, Some(tls)));
+
+    let gateway = start_gateway_with(&url, &token_file, "127.0.0.4", &["--controller-ca", ca_file.to_str().unwrap()]);
+    wait_serving(&gateway, port, "a.example.com", 200).await;
+
+    // A gateway that does not trust the controller's CA gets nothing.
+    let (other_ca, _, _) = certificate_chain(&["127.0.0.1"]);
+    let wrong_ca = write("other-ca.crt", &other_ca);
+    let untrusting = start_gateway_with(&url, &token_file, "127.0.0.5", &["--controller-ca", wrong_ca.to_str().unwrap()]);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(get(untrusting.admin, "localhost", "/ready").await.map(|r| r.0), Some(503));
 }

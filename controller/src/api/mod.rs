@@ -7,6 +7,7 @@
 
 mod gateway;
 mod gatewayclass;
+mod grpcroute;
 mod httproute;
 mod httproute_filters;
 mod referencegrant;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use gateway::*;
 pub use gatewayclass::*;
+pub use grpcroute::*;
 pub use httproute::*;
 pub use httproute_filters::*;
 pub use referencegrant::*;

@@ -60,6 +60,8 @@ impl BackendError {
 
 /// One backend reference as written (backendRef or mirror backendRef).
 pub(crate) struct BackendRef<'a> {
+    /// The referring route's kind, for ReferenceGrant checks.
+    pub route_kind: &'a str,
     pub field: String,
     pub group: Option<&'a str>,
     pub kind: Option<&'a str>,
@@ -88,7 +90,7 @@ pub(crate) fn resolve(
     let namespace = backend.namespace.unwrap_or(route_ns);
     let from = refgrant::From {
         group: GATEWAY_GROUP,
-        kind: "HTTPRoute",
+        kind: backend.route_kind,
         namespace: route_ns,
     };
     let to = refgrant::To {

@@ -22,6 +22,8 @@ pub(crate) struct Converted {
 /// What the filters may refer to.
 pub(crate) struct Env<'a> {
     pub objects: &'a ObjectSet,
+    /// `HTTPRoute` or `GRPCRoute`.
+    pub route_kind: &'a str,
     pub route_ns: &'a str,
     /// Whether the rule's matches all use a path prefix (needed by
     /// ReplacePrefixMatch).
@@ -90,6 +92,7 @@ pub(crate) fn convert(
                     .ok_or_else(|| missing("requestMirror"))?;
                 let backend = &m.backend_ref;
                 let reference = BackendRef {
+                    route_kind: env.route_kind,
                     field: format!("{field}.requestMirror.backendRef"),
                     group: backend.group.as_deref(),
                     kind: backend.kind.as_deref(),

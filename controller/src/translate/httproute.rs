@@ -10,7 +10,7 @@ use super::backends::{self, BackendError, BackendRef};
 use super::filters::{self, Env};
 use super::matches::{self, RuleError};
 use super::precedence::Precedence;
-use crate::api::{HttpRoute, HttpRouteMatch, HttpRouteRule};
+use crate::api::{HttpBackendRef, HttpRoute, HttpRouteMatch, HttpRouteRule};
 use crate::duration::parse_duration;
 use crate::objects::ObjectSet;
 
@@ -75,6 +75,7 @@ fn convert_rule(
         .collect::<Result<Vec<_>, _>>()?;
     let env = Env {
         objects,
+        route_kind: "HTTPRoute",
         route_ns: namespace,
         prefix_matches_only: matchers
             .iter()
@@ -88,7 +89,7 @@ fn convert_rule(
     let action = match converted.redirect {
         // A redirect answers the request itself; backendRefs are not used.
         Some(redirect) => RouteAction::Redirect(redirect),
-        None => forward(&env, rule, field, clusters, &mut errors)?,
+        None => forward(&env, &rule.backend_refs, field, clusters, &mut errors)?,
     };
     backend_errors.extend(errors);
     let source = RouteSource {
@@ -127,14 +128,14 @@ fn convert_rule(
 /// invalid, and there are also no filters specified that would result in a
 /// response being sent, the underlying implementation MUST return a 500
 /// status code"; an invalid entry's share of traffic answers 500 as well.
-fn forward(
+pub(crate) fn forward(
     env: &Env<'_>,
-    rule: &HttpRouteRule,
+    backend_refs: &[HttpBackendRef],
     field: &str,
     clusters: &mut BTreeMap<String, Cluster>,
     errors: &mut Vec<BackendError>,
 ) -> Result<RouteAction, RuleError> {
-    if rule.backend_refs.is_empty() {
+    if backend_refs.is_empty() {
         return Ok(RouteAction::DirectResponse {
             status: 500,
             body: None,
@@ -142,11 +143,12 @@ fn forward(
     }
     let mut backends = Vec::new();
     let mut redirects = Vec::new();
-    for (i, b) in rule.backend_refs.iter().enumerate() {
+    for (i, b) in backend_refs.iter().enumerate() {
         let ref_field = format!("{field}.backendRefs[{i}]");
         let weight = u32::try_from(b.weight.unwrap_or(1))
             .map_err(|_| RuleError::new(format!("{ref_field}.weight"), "must not be negative"))?;
         let reference = BackendRef {
+            route_kind: env.route_kind,
             field: ref_field.clone(),
             group: b.group.as_deref(),
             kind: b.kind.as_deref(),

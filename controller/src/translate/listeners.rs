@@ -73,10 +73,12 @@ impl ListenerPlan {
 }
 
 /// The route kinds Weir serves on HTTP and HTTPS listeners.
-fn http_route_kind() -> RouteGroupKind {
+const ROUTE_KINDS: &[&str] = &["HTTPRoute", "GRPCRoute"];
+
+fn route_kind(kind: &str) -> RouteGroupKind {
     RouteGroupKind {
         group: Some(GATEWAY_GROUP.to_string()),
-        kind: "HTTPRoute".to_string(),
+        kind: kind.to_string(),
     }
 }
 
@@ -136,14 +138,15 @@ pub(crate) fn plan(
         .and_then(|a| a.kinds.as_ref())
         .filter(|k| !k.is_empty())
     {
-        None => plan.supported_kinds.push(http_route_kind()),
+        None => plan.supported_kinds = ROUTE_KINDS.iter().map(|k| route_kind(k)).collect(),
         Some(kinds) => {
             let mut invalid = Vec::new();
             for kind in kinds {
                 let group = kind.group.as_deref().unwrap_or(GATEWAY_GROUP);
-                if group == GATEWAY_GROUP && kind.kind == "HTTPRoute" {
-                    if !plan.supported_kinds.contains(&http_route_kind()) {
-                        plan.supported_kinds.push(http_route_kind());
+                if group == GATEWAY_GROUP && ROUTE_KINDS.contains(&kind.kind.as_str()) {
+                    let supported = route_kind(&kind.kind);
+                    if !plan.supported_kinds.contains(&supported) {
+                        plan.supported_kinds.push(supported);
                     }
                 } else {
                     invalid.push(format!("{group}/{}", kind.kind));

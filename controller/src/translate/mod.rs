@@ -6,6 +6,7 @@ mod backends;
 mod build;
 mod filters;
 mod gateway;
+mod grpcroute;
 mod hostname;
 mod httproute;
 mod listeners;
@@ -22,6 +23,7 @@ use weir_model::Snapshot;
 
 use self::attach::ParentOutcome;
 use self::build::AttachedRoute;
+use crate::api::{Meta, ParentReference};
 use crate::objects::ObjectSet;
 use crate::options::{TranslateOptions, TranslateState};
 use crate::status::{Condition, ObjectStatus, Translation};
@@ -84,32 +86,44 @@ pub fn translate(
         &mut snapshot.certificates,
     );
 
-    let mut route_results = Vec::new();
+    // Every route, converted once, with where each parentRef attaches.
+    let mut route_results: Vec<RouteResult<'_>> = Vec::new();
     for ((ns, name), route) in &objects.http_routes {
         let converted = httproute::convert(objects, route, &mut snapshot.clusters);
-        let outcomes: Vec<(usize, ParentOutcome)> = route
-            .spec
+        let spec = &route.spec;
+        route_results.push(RouteResult::new(
+            "HTTPRoute",
+            ns,
+            name,
+            &route.metadata,
+            &spec.parent_refs,
+            &spec.hostnames,
+            converted,
+        ));
+    }
+    for ((ns, name), route) in &objects.grpc_routes {
+        let converted = grpcroute::convert(objects, route, &mut snapshot.clusters);
+        let spec = &route.spec;
+        route_results.push(RouteResult::new(
+            "GRPCRoute",
+            ns,
+            name,
+            &route.metadata,
+            &spec.parent_refs,
+            &spec.hostnames,
+            converted,
+        ));
+    }
+    for r in &mut route_results {
+        r.outcomes = r
             .parent_refs
             .iter()
-            .enumerate()
-            .map(|(i, parent)| {
-                (
-                    i,
-                    attach::attach(
-                        objects,
-                        &gateways,
-                        "HTTPRoute",
-                        ns,
-                        &route.spec.hostnames,
-                        parent,
-                    ),
-                )
-            })
+            .map(|parent| attach::attach(objects, &gateways, r.kind, &r.ns, r.hostnames, parent))
             .collect();
         // "attachedRoutes [...] counts successfully attached Routes"; a route
         // naming one listener twice counts once.
         let mut counted = BTreeSet::new();
-        for (_, outcome) in &outcomes {
+        for outcome in &r.outcomes {
             if let ParentOutcome::Attached(list) = outcome {
                 for a in list {
                     if counted.insert((a.gateway, a.listener)) {
@@ -118,21 +132,21 @@ pub fn translate(
                 }
             }
         }
-        route_results.push((ns, name, route, converted, outcomes));
     }
 
     let attached: Vec<AttachedRoute<'_>> = route_results
         .iter()
-        .map(|(_, _, _, converted, outcomes)| AttachedRoute {
-            attachments: outcomes
+        .map(|r| AttachedRoute {
+            attachments: r
+                .outcomes
                 .iter()
-                .filter_map(|(_, o)| match o {
+                .filter_map(|o| match o {
                     ParentOutcome::Attached(list) => Some(list.clone()),
                     _ => None,
                 })
                 .flatten()
                 .collect(),
-            entries: &converted.entries,
+            entries: &r.converted.entries,
         })
         .collect();
     snapshot.listeners = build::listeners(&gateways, &attached);
@@ -175,30 +189,33 @@ pub fn translate(
         ));
     }
 
-    // HTTPRoute status: one entry per parentRef that names a Gateway of ours.
+    // Route status: one entry per parentRef that names a Gateway of ours.
     let mut route_statuses = Vec::new();
-    for (ns, name, route, converted, outcomes) in &route_results {
-        let generation = route.metadata.generation();
+    for r in &route_results {
+        let generation = r.meta.generation();
         let mut parents = Vec::new();
-        for (i, outcome) in outcomes {
+        for (i, outcome) in r.outcomes.iter().enumerate() {
             if *outcome == ParentOutcome::NotOurs {
                 continue;
             }
-            let parent = &route.spec.parent_refs[*i];
-            let mut conditions = status::route_parent_conditions(outcome, converted, generation);
-            stamp(format!("HTTPRoute/{ns}/{name}/parent/{i}"), &mut conditions);
+            let mut conditions = status::route_parent_conditions(outcome, &r.converted, generation);
+            stamp(
+                format!("{}/{}/{}/parent/{i}", r.kind, r.ns, r.name),
+                &mut conditions,
+            );
             parents.push(json!({
-                "parentRef": status::parent_ref(parent, ns),
+                "parentRef": status::parent_ref(&r.parent_refs[i], &r.ns),
                 "controllerName": opts.controller_name,
                 "conditions": conditions,
             }));
         }
+        let status = json!({ "parents": parents });
         route_statuses.push(object_status(
-            "HTTPRoute",
-            Some(ns),
-            name,
+            r.kind,
+            Some(&r.ns),
+            &r.name,
             generation,
-            json!({ "parents": parents }),
+            status,
         ));
     }
 
@@ -230,6 +247,42 @@ pub fn translate(
         snapshot,
         statuses,
         errors: Vec::new(),
+    }
+}
+
+/// One route (any kind) on its way through the translation.
+struct RouteResult<'a> {
+    kind: &'static str,
+    ns: String,
+    name: String,
+    meta: &'a Meta,
+    parent_refs: &'a [ParentReference],
+    hostnames: &'a [String],
+    converted: httproute::ConvertedRoute,
+    /// Per parentRef, in order.
+    outcomes: Vec<ParentOutcome>,
+}
+
+impl<'a> RouteResult<'a> {
+    fn new(
+        kind: &'static str,
+        ns: &str,
+        name: &str,
+        meta: &'a Meta,
+        parent_refs: &'a [ParentReference],
+        hostnames: &'a [String],
+        converted: httproute::ConvertedRoute,
+    ) -> Self {
+        RouteResult {
+            kind,
+            ns: ns.to_string(),
+            name: name.to_string(),
+            meta,
+            parent_refs,
+            hostnames,
+            converted,
+            outcomes: Vec::new(),
+        }
     }
 }
 

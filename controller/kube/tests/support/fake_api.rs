@@ -184,6 +184,11 @@ impl FakeApi {
         self.state.lock().unwrap().lists.get(path).copied().unwrap_or(0)
     }
 
+    /// Every collection path that was listed.
+    pub fn listed_paths(&self) -> Vec<String> {
+        self.state.lock().unwrap().lists.keys().cloned().collect()
+    }
+
     /// Ends every open watch stream (as an API server restart would).
     pub fn drop_watches(&self) {
         let _ = self.drops.send(());

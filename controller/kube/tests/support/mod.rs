@@ -88,3 +88,46 @@ pub fn snapshot_text(controller: &weir_kube::Controller) -> Option<(u64, String)
 pub fn patches_to(api: &FakeApi, suffix: &str) -> Vec<Value> {
     api.patches().into_iter().filter(|(path, _)| path.ends_with(suffix)).map(|(_, body)| body).collect()
 }
+
+/// A CA and a certificate it signed for `names`: (ca_pem, cert_pem, key_pem).
+pub fn certificate_chain(names: &[&str]) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let cert = CertificateParams::new(names).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// A `kubernetes.io/tls` Secret.
+pub fn tls_secret(ns: &str, name: &str, cert_pem: &str, key_pem: &str) -> Value {
+    use k8s_openapi::ByteString;
+    let secret = k8s_openapi::api::core::v1::Secret {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(ns.into()),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(
+            [("tls.crt".to_string(), ByteString(cert_pem.as_bytes().to_vec())), ("tls.key".to_string(), ByteString(key_pem.as_bytes().to_vec()))]
+                .into(),
+        ),
+        ..Default::default()
+    };
+    let mut value = serde_json::to_value(secret).unwrap();
+    value["apiVersion"] = json!("v1");
+    value["kind"] = json!("Secret");
+    value
+}
+
+/// A Gateway with one HTTPS listener terminating with the Secret `secret`.
+pub fn https_gateway(ns: &str, name: &str, class: &str, port: u16, secret: &str) -> Value {
+    json!({"apiVersion": GATEWAY_API, "kind": "Gateway", "metadata": {"name": name, "namespace": ns},
+           "spec": {"gatewayClassName": class, "listeners": [
+               {"name": "https", "port": port, "protocol": "HTTPS",
+                "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": secret}]}}]}})
+}
