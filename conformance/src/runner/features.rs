@@ -40,7 +40,6 @@ pub const CASE_SKIPS: &[(&str, &str)] = &[];
 
 /// Step kinds the runner does not perform yet, with why.
 pub const UNIMPLEMENTED_STEPS: &[(&str, &str)] = &[
-    ("grpc", "step kind grpc not implemented by the runner (no gRPC client yet)"),
     ("external", "step kind external not implemented by the runner (no external-service simulation yet)"),
 ];
 
@@ -91,7 +90,7 @@ pub fn skip_reason(case: &Case) -> Option<String> {
                 let first: String = text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(80).collect();
                 return Some(format!("step {}: custom step not implemented: {first}", i + 1));
             }
-            Step::Weights(w) if w.protocol.as_deref().is_some_and(|p| p != "http") => {
+            Step::Weights(w) if w.protocol.as_deref().is_some_and(|p| p != "http" && p != "grpc") => {
                 return Some(format!("step {} (weights): protocol {} not implemented by the runner", i + 1, w.protocol.as_deref().unwrap_or("")));
             }
             _ => {}

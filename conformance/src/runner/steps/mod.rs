@@ -3,6 +3,7 @@
 pub mod access_log;
 pub mod apply;
 pub mod custom;
+pub mod grpc;
 pub mod misc;
 pub mod requests;
 pub mod status_steps;
@@ -38,7 +39,8 @@ pub async fn run_step(ctx: &mut CaseCtx, steps: &[StepEntry], index: usize) -> R
             let since = if index == 0 { 0 } else { ctx.step_log_offsets.get(index - 1).copied().unwrap_or(0) };
             access_log::run(ctx, spec, since).await
         }
-        Step::Grpc(_) | Step::External(_) => {
+        Step::Grpc(spec) => grpc::run(ctx, spec).await,
+        Step::External(_) => {
             Err(format!("step kind {} is not implemented by the runner", steps[index].kind.kind_name()))
         }
     }

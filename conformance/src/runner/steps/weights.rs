@@ -48,6 +48,9 @@ pub fn check_distribution(counts: &BTreeMap<String, usize>, expected: &BTreeMap<
 }
 
 pub async fn run(ctx: &mut CaseCtx, s: &WeightsStep) -> Result<(), String> {
+    if s.protocol.as_deref() == Some("grpc") {
+        return run_grpc(ctx, s).await;
+    }
     if s.protocol.as_deref().is_some_and(|p| p != "http") {
         return Err(format!("weights with protocol {:?} is not implemented by the runner", s.protocol));
     }
@@ -117,6 +120,51 @@ pub async fn run(ctx: &mut CaseCtx, s: &WeightsStep) -> Result<(), String> {
         }
     }
     Err(format!("weighted distribution not met after {ATTEMPTS} attempts; last {last}"))
+}
+
+/// Weighted distribution of gRPC calls (the pod comes from the echoed context).
+async fn run_grpc(ctx: &mut CaseCtx, s: &WeightsStep) -> Result<(), String> {
+    use crate::runner::steps::grpc::{call, GrpcCase};
+    let c: GrpcCase = serde_yaml::from_value(s.request.clone()).map_err(|e| format!("weights request: {e}"))?;
+    let (ip, port) = ctx.gateway_target(&s.gateway, "http", s.port).await?;
+    let addr = SocketAddr::new(ip, port);
+    let md = c.request_metadata.clone().unwrap_or_default();
+    let authority = md.authority.clone().unwrap_or_else(|| if port == 80 { ip.to_string() } else { addr.to_string() });
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        let samples: Vec<Result<String, String>> = futures::stream::iter((0..SAMPLES).map(|_| {
+            let (authority, md) = (authority.clone(), md.metadata.clone());
+            let method = c.method();
+            async move {
+                let r = call(addr, &authority, method, &md).await?;
+                if r.code != 0 {
+                    return Err(format!("gRPC status {} ({})", r.code, r.message));
+                }
+                let a = r.assertions.ok_or("OK without an EchoResponse")?;
+                Ok(backend_of(&a.pod))
+            }
+        }))
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+        let mut counts = BTreeMap::new();
+        let mut error = None;
+        for s in samples {
+            match s {
+                Ok(b) => *counts.entry(b).or_insert(0usize) += 1,
+                Err(e) => error = Some(e),
+            }
+        }
+        let verdict = match error {
+            Some(e) => Err(format!("a sample failed: {e}")),
+            None => check_distribution(&counts, &s.expected, SAMPLES),
+        };
+        match verdict {
+            Ok(()) => return Ok(()),
+            Err(e) => last = format!("attempt {}: {e}", attempt + 1),
+        }
+    }
+    Err(format!("weighted gRPC distribution not met after {ATTEMPTS} attempts; last {last}"))
 }
 
 #[cfg(test)]
