@@ -52,6 +52,9 @@ use crate::proxy::Served;
 use crate::proxy::WeirProxy;
 use crate::table::RouteTable;
 
+/// How often sockets that failed to bind are retried.
+const BIND_RETRY: Duration = Duration::from_secs(1);
+
 /// Idle downstream HTTP/2 connections are closed after this long.
 const H2_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -144,16 +147,35 @@ impl DataPlane {
     pub async fn serve(&self, mut shutdown: ShutdownWatch) {
         let mut snapshots = self.shared.snapshots.subscribe();
         let mut listeners = ListenerSet::new(self.app.clone(), shutdown.clone());
+        let mut snapshot: Option<Arc<Snapshot>> = None;
+        let mut unbound = 0;
+        let mut refresh = true;
         loop {
-            let snapshot = snapshots.borrow_and_update().clone();
-            if let Some(snapshot) = snapshot {
-                listeners.reconcile(&snapshot);
+            if refresh {
+                snapshot = snapshots.borrow_and_update().clone();
+            }
+            if let Some(snapshot) = &snapshot {
+                unbound = listeners.reconcile(snapshot);
                 self.shared
                     .served
                     .store(snapshot.version + 1, Ordering::Release);
             }
+            // Sockets that failed to bind (port busy) are retried until they bind.
+            let retry = async {
+                if unbound > 0 {
+                    tokio::time::sleep(BIND_RETRY).await
+                } else {
+                    std::future::pending().await
+                }
+            };
             tokio::select! {
-                changed = snapshots.changed() => if changed.is_err() { break },
+                changed = snapshots.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    refresh = true;
+                }
+                _ = retry => refresh = false,
                 _ = shutdown.changed() => break,
             }
         }

@@ -29,6 +29,9 @@ const LISTEN_BACKLOG: u32 = 1024;
 /// A bound socket and its accept task.
 struct Bound {
     protocol: ListenerProtocol,
+    /// Shared with the accept task, so a protocol change (HTTP ⇄ HTTPS) can
+    /// restart the accept loop on the same socket without rebinding.
+    socket: Arc<TcpListener>,
     resolver: Option<Arc<SniCertResolver>>,
     task: JoinHandle<()>,
 }
@@ -55,8 +58,9 @@ where
     /// Makes the bound sockets match the snapshot. Sockets present before and
     /// after keep running untouched (their connections are never dropped);
     /// removed sockets stop accepting while their open connections finish.
-    /// Certificates of kept HTTPS sockets are swapped in place.
-    pub fn reconcile(&mut self, snapshot: &Snapshot) {
+    /// Certificates of kept HTTPS sockets are swapped in place. Returns the
+    /// number of sockets that could not be bound (the caller retries later).
+    pub fn reconcile(&mut self, snapshot: &Snapshot) -> usize {
         let wanted: HashMap<SocketAddr, _> = snapshot
             .listeners
             .iter()
@@ -64,9 +68,7 @@ where
             .collect();
 
         self.bound.retain(|addr, bound| {
-            let keep = wanted
-                .get(addr)
-                .is_some_and(|l| l.protocol == bound.protocol);
+            let keep = wanted.contains_key(addr);
             if !keep {
                 log::info!("listener {addr}: closing");
                 bound.task.abort();
@@ -74,28 +76,39 @@ where
             keep
         });
 
+        let mut failed = 0;
         for (addr, listener) in wanted {
             if let Some(bound) = self.bound.get(&addr) {
-                if let Some(resolver) = &bound.resolver {
-                    resolver.update(
-                        &listener.name,
-                        listener.tls.as_ref(),
-                        &snapshot.certificates,
-                    );
-                }
-                continue;
-            }
-            let socket = match bind(addr) {
-                Ok(socket) => socket,
-                Err(e) => {
-                    log::error!(
-                        "listener {addr}: cannot bind {} port {}: {e}. Other listeners keep working; \
-                         free the port or change the Gateway listener's port/address",
-                        addr.ip(),
-                        addr.port()
-                    );
+                if bound.protocol == listener.protocol {
+                    if let Some(resolver) = &bound.resolver {
+                        resolver.update(
+                            &listener.name,
+                            listener.tls.as_ref(),
+                            &snapshot.certificates,
+                        );
+                    }
                     continue;
                 }
+            }
+            let socket = match self.bound.remove(&addr) {
+                Some(previous) => {
+                    log::info!("listener {addr}: switching to {:?}", listener.protocol);
+                    previous.task.abort();
+                    previous.socket
+                }
+                None => match bind(addr) {
+                    Ok(socket) => Arc::new(socket),
+                    Err(e) => {
+                        log::error!(
+                            "listener {addr}: cannot bind {} port {}: {e}. Other listeners keep working; \
+                             free the port or change the Gateway listener's port/address (retrying)",
+                            addr.ip(),
+                            addr.port()
+                        );
+                        failed += 1;
+                        continue;
+                    }
+                },
             };
             let (resolver, acceptor) = match listener.protocol {
                 ListenerProtocol::Http => (None, None),
@@ -110,6 +123,7 @@ where
                         Ok(acceptor) => (Some(resolver), Some(Arc::new(acceptor))),
                         Err(e) => {
                             log::error!("listener {addr}: TLS setup failed: {e}");
+                            failed += 1;
                             continue;
                         }
                     }
@@ -117,7 +131,7 @@ where
             };
             log::info!("listener {addr}: serving {:?}", listener.protocol);
             let task = tokio::spawn(accept_loop(
-                socket,
+                socket.clone(),
                 acceptor,
                 self.app.clone(),
                 self.shutdown.clone(),
@@ -126,11 +140,13 @@ where
                 addr,
                 Bound {
                     protocol: listener.protocol,
+                    socket,
                     resolver,
                     task,
                 },
             );
         }
+        failed
     }
 
     /// Stops accepting on every socket.
@@ -167,7 +183,7 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 async fn accept_loop<A>(
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     tls: Option<Arc<Acceptor>>,
     app: Arc<A>,
     shutdown: ShutdownWatch,

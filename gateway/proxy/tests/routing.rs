@@ -148,6 +148,21 @@ async fn bind_failure_leaves_other_listeners_working() {
     ))
     .await;
     assert_eq!(get(port, "h", "/").await.body, "a");
+    // Once the port is free the listener binds without a new snapshot.
+    drop(taken);
+    let mut bound = false;
+    for _ in 0..40 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", taken_port))
+            .await
+            .is_ok()
+        {
+            bound = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(bound, "bind retried");
+    assert_eq!(get(taken_port, "h", "/").await.body, "a");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

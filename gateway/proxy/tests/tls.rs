@@ -355,3 +355,35 @@ async fn upstream_tls_origination_verifies_the_backend() {
     );
     assert_eq!(backend.seen().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_switches_between_http_and_https_in_place() {
+    let c = cert(&["a.example.com"]);
+    let port = free_port();
+    let gw = Gateway::start();
+    let routes = || vec![vh("a.example.com", "gw/a")];
+    gw.apply(snapshot(1, vec![http_listener(port, routes())], vec![]))
+        .await;
+    assert_eq!(get(port, "a.example.com", "/").await.status, 200);
+    let mut snap = snapshot(
+        2,
+        vec![https_listener(
+            port,
+            vec![sni(None, "ns/a", "gw/a")],
+            routes(),
+        )],
+        vec![],
+    );
+    snap.certificates = [(
+        "ns/a".to_string(),
+        Certificate {
+            cert_pem: c.pem.clone(),
+            key_pem: c.key.clone(),
+        },
+    )]
+    .into_iter()
+    .collect();
+    gw.apply(snap).await;
+    let (der, _, status) = tls_get(port, Some("a.example.com"), "a.example.com").await;
+    assert_eq!((der, status.as_str()), (c.der.clone(), "HTTP/1.1 200 OK"));
+}
