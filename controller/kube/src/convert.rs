@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn list_items_without_type_meta_become_typed_objects() {
-        let resource = crate::kinds::gateway_api_fallback("HTTPRoute");
+        let resource = crate::kinds::gateway_api_default("HTTPRoute");
         let object: DynamicObject = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "r", "namespace": "app", "generation": 4,
                          "managedFields": [{"manager": "kubectl"}]},
@@ -93,7 +93,7 @@ mod tests {
 
     #[test]
     fn a_malformed_spec_names_the_field() {
-        let resource = crate::kinds::gateway_api_fallback("Gateway");
+        let resource = crate::kinds::gateway_api_default("Gateway");
         let object: DynamicObject = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "gw", "namespace": "app"},
             "spec": {"gatewayClassName": "weir", "listeners": [{"name": "l", "port": "x", "protocol": "HTTP"}]}

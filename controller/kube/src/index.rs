@@ -162,3 +162,73 @@ pub fn next_version(previous: u64, now: SystemTime) -> u64 {
     let millis = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     millis.max(previous + 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::convert;
+    use kube::core::DynamicObject;
+    use serde_json::json;
+
+    fn index() -> Index {
+        let pool = weir_controller::AddressPool::new("0.0.0.0/32".parse().unwrap()).unwrap();
+        Index::new(TranslateOptions::new("weir.dev/gateway-controller".into(), pool), None)
+    }
+
+    fn object(kind: &str, value: serde_json::Value) -> (ApiResource, ObjectKey, Converted) {
+        let resource = crate::kinds::gateway_api_default(kind);
+        let dynamic: DynamicObject = serde_json::from_value(value).unwrap();
+        let key = crate::convert::key_of(&resource, &dynamic).unwrap();
+        (resource.clone(), key, convert(&resource, &dynamic).unwrap())
+    }
+
+    fn gateway(status: serde_json::Value) -> (ApiResource, ObjectKey, Converted) {
+        object("Gateway", json!({"metadata": {"name": "gw", "namespace": "app"}, "spec": {
+            "gatewayClassName": "weir", "listeners": [
+                {"name": "a", "port": 443, "protocol": "HTTPS", "tls": {"certificateRefs": [
+                    {"name": "local"}, {"name": "shared", "namespace": "certs"},
+                    {"group": "example.com", "kind": "Vault", "name": "not-a-secret"}]}}]},
+            "status": status}))
+    }
+
+    #[test]
+    fn only_secrets_listeners_reference_are_wanted() {
+        let mut index = index();
+        let (resource, key, converted) = gateway(json!({}));
+        index.apply(&resource, key, converted);
+        let wanted: Vec<_> = index.referenced_secrets().into_iter().collect();
+        assert_eq!(wanted, [("app".to_string(), "local".to_string()), ("certs".into(), "shared".into())]);
+    }
+
+    #[test]
+    fn status_only_updates_do_not_need_a_translation() {
+        let mut index = index();
+        let (resource, key, converted) = gateway(json!({}));
+        assert!(index.apply(&resource, key.clone(), converted));
+        let (_, _, with_status) = gateway(json!({"conditions": []}));
+        assert!(!index.apply(&resource, key.clone(), with_status));
+        assert_eq!(index.current_status(&key), Some(&json!({"conditions": []})));
+    }
+
+    #[test]
+    fn a_relist_keeps_unreadable_objects_and_drops_deleted_ones() {
+        let mut index = index();
+        let (resource, key, converted) = gateway(json!({}));
+        index.apply(&resource, key.clone(), converted);
+        let (_, other_key, other) = object("Gateway", json!({"metadata": {"name": "other", "namespace": "app"},
+            "spec": {"gatewayClassName": "weir"}}));
+        index.apply(&resource, other_key.clone(), other);
+        // `gw` could not be read this time; `other` is gone.
+        assert!(index.replace_kind(&resource, Vec::new(), std::slice::from_ref(&key)));
+        assert!(index.contains(&key));
+        assert!(!index.contains(&other_key));
+    }
+
+    #[test]
+    fn versions_grow_even_when_the_clock_does_not() {
+        let now = SystemTime::now();
+        let first = next_version(0, now);
+        assert!(next_version(first, now) > first);
+        assert!(next_version(first, now - std::time::Duration::from_secs(60)) > first);
+    }
+}

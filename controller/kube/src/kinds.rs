@@ -40,12 +40,12 @@ pub fn core_kinds() -> Vec<ApiResource> {
     ]
 }
 
-/// A fallback for Gateway API kinds when discovery is unavailable.
-pub fn gateway_api_fallback(kind: &str) -> ApiResource {
+/// The version Gateway API v1.4 serves a kind in, for code without
+/// discovery (tests). The controller itself asks discovery.
+pub fn gateway_api_default(kind: &str) -> ApiResource {
     let version = match kind {
         "TLSRoute" => "v1alpha2",
         "ReferenceGrant" => "v1beta1",
-        "BackendTLSPolicy" => "v1alpha3",
         _ => "v1",
     };
     ApiResource::from_gvk(&GroupVersionKind::gvk(GATEWAY_GROUP, version, kind))

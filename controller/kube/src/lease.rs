@@ -71,6 +71,22 @@ impl LeaderElector {
         }
     }
 
+    /// Gives the Lease up if this replica holds it, so another replica
+    /// takes over at its next check instead of waiting for expiry.
+    pub async fn release(client: Client, opts: &LeaseOptions) {
+        let api: Api<Lease> = Api::namespaced(client, &opts.namespace);
+        let Ok(Some(mut lease)) = api.get_opt(&opts.name).await else { return };
+        let Some(spec) = lease.spec.as_mut() else { return };
+        if spec.holder_identity.as_deref() != Some(opts.identity.as_str()) {
+            return;
+        }
+        spec.holder_identity = None;
+        match api.replace(&opts.name, &PostParams::default(), &lease).await {
+            Ok(_) => log::info!("released Lease {}/{}", opts.namespace, opts.name),
+            Err(e) => log::warn!("cannot release Lease {}/{} ({e}); it expires on its own", opts.namespace, opts.name),
+        }
+    }
+
     async fn try_acquire_or_renew(&mut self) -> Result<bool, kube::Error> {
         let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
         let seconds = self.opts.duration.as_secs().max(1) as i32;

@@ -103,9 +103,10 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen_address)
         .await
         .with_context(|| format!("binding --listen-address {}", args.listen_address))?;
+    let lease = opts.lease.clone();
     let controller = weir_kube::run(client.clone(), opts).await;
     let auth: Arc<dyn Authenticator> =
-        Arc::new(TokenReviewer::new(client, vec![args.token_audience.clone()], args.allowed_gateways.clone()));
+        Arc::new(TokenReviewer::new(client.clone(), vec![args.token_audience.clone()], args.allowed_gateways.clone()));
     let server = SnapshotServer::new(controller.snapshots.clone(), auth, POLL_TIMEOUT);
     log::info!(
         "{identity}: serving snapshots on {}://{}",
@@ -118,6 +119,9 @@ async fn main() -> anyhow::Result<()> {
         _ = sigterm() => log::info!("SIGTERM; stopping"),
     }
     drop(controller);
+    if let Some(lease) = lease {
+        weir_kube::lease::LeaderElector::release(client, &lease).await;
+    }
     Ok(())
 }
 

@@ -181,3 +181,42 @@ fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_model::{Certificate, Listener, ListenerProtocol, ListenerTls, SniCertificate};
+
+    #[test]
+    fn gateways_get_only_the_certificates_listeners_use() {
+        let cert = || Certificate { cert_pem: "c".into(), key_pem: "k".into() };
+        let mut snapshot = Snapshot::default();
+        snapshot.certificates.insert("app/used".into(), cert());
+        snapshot.certificates.insert("app/unused".into(), cert());
+        snapshot.listeners.push(Listener {
+            name: "0.0.0.0:443".into(),
+            address: "0.0.0.0".parse().unwrap(),
+            port: 443,
+            protocol: ListenerProtocol::Https,
+            tls: Some(ListenerTls {
+                certificates: vec![SniCertificate {
+                    hostname: None,
+                    certificate: "app/used".into(),
+                    gateway_listener: "app/gw/https".into(),
+                }],
+            }),
+            virtual_hosts: Vec::new(),
+        });
+        let identity = Identity { username: "gw".into() };
+        let sent = for_gateway(&identity, &snapshot);
+        assert_eq!(sent.certificates.keys().collect::<Vec<_>>(), ["app/used"]);
+    }
+
+    #[test]
+    fn after_is_read_from_the_query() {
+        assert_eq!(after_version(Some("after=42")), 42);
+        assert_eq!(after_version(Some("x=1&after=7")), 7);
+        assert_eq!(after_version(None), 0);
+        assert_eq!(after_version(Some("after=junk")), 0);
+    }
+}

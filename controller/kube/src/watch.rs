@@ -30,28 +30,32 @@ pub enum Change {
     SecretsFetched(std::collections::BTreeSet<(String, String)>),
 }
 
+/// How long to wait before asking discovery again.
+const DISCOVERY_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The resources to watch: core kinds, plus the Gateway API kinds in the
-/// version the cluster prefers. Kinds whose CRD is missing are skipped.
+/// version the cluster prefers. Kinds whose CRD is missing are skipped;
+/// without the Gateway API group at all, this waits (and says so) until it
+/// appears, since translating without Gateways would serve nothing.
 pub async fn resources(client: &Client) -> Vec<ApiResource> {
-    let mut out = kinds::core_kinds();
-    match kube::discovery::group(client, GATEWAY_GROUP).await {
-        Ok(group) => {
-            for kind in GATEWAY_API_KINDS {
-                match group.recommended_kind(kind) {
-                    Some((resource, _caps)) => out.push(resource),
-                    None => log::warn!(
-                        "the {kind} CRD ({GATEWAY_GROUP}) is not installed; {kind} objects are ignored. \
-                         Install the Gateway API CRDs (see deploy/README.md) and restart the controller"
-                    ),
-                }
-            }
+    let group = loop {
+        match kube::discovery::group(client, GATEWAY_GROUP).await {
+            Ok(group) => break group,
+            Err(e) => log::error!(
+                "cannot discover the {GATEWAY_GROUP} API ({e}); are the Gateway API CRDs installed \
+                 (see deploy/README.md)? Retrying in {DISCOVERY_RETRY:?}"
+            ),
         }
-        Err(e) => {
-            log::error!(
-                "cannot discover the {GATEWAY_GROUP} API ({e}); are the Gateway API CRDs installed? \
-                 Watching the default versions instead"
-            );
-            out.extend(GATEWAY_API_KINDS.iter().map(|k| kinds::gateway_api_fallback(k)));
+        tokio::time::sleep(DISCOVERY_RETRY).await;
+    };
+    let mut out = kinds::core_kinds();
+    for kind in GATEWAY_API_KINDS {
+        match group.recommended_kind(kind) {
+            Some((resource, _caps)) => out.push(resource),
+            None => log::warn!(
+                "the {kind} CRD ({GATEWAY_GROUP}) is not installed; {kind} objects are ignored. \
+                 Install the Gateway API CRDs (see deploy/README.md) and restart the controller"
+            ),
         }
     }
     out
