@@ -19,5 +19,4 @@ if [ ${#cases[@]} -eq 0 ]; then
   exit 0
 fi
 target/debug/weir-conformance run "${cases[@]}" \
-  --report target/conformance-report.yaml \
-  --known-failures conformance/known-failures.yaml
+  --report target/conformance-report.yaml
