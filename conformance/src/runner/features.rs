@@ -90,7 +90,7 @@ pub fn skip_reason(case: &Case) -> Option<String> {
                 let first: String = text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(80).collect();
                 return Some(format!("step {}: custom step not implemented: {first}", i + 1));
             }
-            Step::Weights(w) if w.protocol.as_deref().is_some_and(|p| p != "http" && p != "grpc") => {
+            Step::Weights(w) if w.protocol.as_deref().is_some_and(|p| !matches!(p, "http" | "grpc" | "tcp")) => {
                 return Some(format!("step {} (weights): protocol {} not implemented by the runner", i + 1, w.protocol.as_deref().unwrap_or("")));
             }
             _ => {}

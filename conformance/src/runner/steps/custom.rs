@@ -34,6 +34,12 @@ pub enum Custom {
     ClientCertRequested,
     MirrorDistribution { p: f64, mirror_ns: String, mirror: String, path: String, min: usize, max: usize },
     SetupEndpointSlices { deployment: String, ipv4_slices: Vec<String>, namespace: String },
+    /// N sequential requests; each echoed `header` has one value that prefixes the pod.
+    HeaderNamesBackend { port: u16, times: usize, header: String },
+    /// N sequential TCP echo exchanges, every pod starting with `prefix`.
+    TcpSampling { port: u16, times: usize, prefix: String },
+    /// Poll until a TCP connection is accepted and one echo exchange completes.
+    TcpReady { port: u16 },
 }
 
 fn re(pattern: &str) -> Regex {
@@ -128,6 +134,15 @@ pub fn recognise(text: &str) -> Option<Custom> {
             min: range[1].parse().ok()?,
             max: range[2].parse().ok()?,
         });
+    }
+    if let Some(c) = regex!(r"^Then send the same request \(GET / to the Gateway address, port (\d+)\) (\d+) times, one after another\. Each round trip must complete \(a transport error fails the test; the status code is not checked\), the echoed request headers must hold header (\S+) with exactly one value, and the echoed pod name must start with that value").captures(&t) {
+        return Some(Custom::HeaderNamesBackend { port: c[1].parse().ok()?, times: c[2].parse().ok()?, header: c[3].to_string() });
+    }
+    if let Some(c) = regex!(r#"^Upstream sampling loop \(tcp\.EchoSendOnce, (\d+) times\): open \d+ TCP connections one after another to the Gateway address on port (\d+) \(plain TCP\), each with a 5 s deadline; on each, read the welcome line "Gateway API Test TCP Server", send TEST and decode the JSON answer\. Every one of the \d+ connections must succeed with a non-empty pod, and every pod must start with "([^"]+)""#).captures(&t) {
+        return Some(Custom::TcpSampling { times: c[1].parse().ok()?, port: c[2].parse().ok()?, prefix: c[3].to_string() });
+    }
+    if let Some(c) = regex!(r"^Readiness before sampling \(upstream tcp\.ExpectAddressBeAvailable then tcp\.ExpectEchoResponse\): poll until a plain TCP connection to the Gateway address on port (\d+) is accepted; then poll until one connection there completes the echo exchange").captures(&t) {
+        return Some(Custom::TcpReady { port: c[1].parse().ok()? });
     }
     if let Some(c) = regex!(r"^Upstream setupEndpointSlices: list the Pods of Deployment (\S+) \(by its selector .*For each of the EndpointSlices (.+?) \(IPv4 pod addresses\) and .+? \(IPv6 pod addresses\) in (\S+), merge-patch its endpoints to one entry per pod address of that family").captures(&t) {
         return Some(Custom::SetupEndpointSlices {
@@ -318,6 +333,38 @@ pub async fn run(ctx: &mut CaseCtx, text: &str, steps: &[crate::runner::case::St
         Custom::SetupEndpointSlices { deployment, ipv4_slices, namespace } => {
             setup_endpoint_slices(ctx, &deployment, &ipv4_slices, &namespace)
         }
+        Custom::HeaderNamesBackend { port, times, header } => {
+            let gw = neighbour_gateway(steps, index).ok_or("no step around it names the Gateway")?;
+            header_names_backend(ctx, &gw, port, times, &header).await
+        }
+        Custom::TcpSampling { port, times, prefix } => {
+            let gw = neighbour_gateway(steps, index).ok_or("no step around it names the Gateway")?;
+            let (ip, port) = ctx.gateway_target(&gw, "tcp", Some(port)).await?;
+            for i in 0..times {
+                let pod = crate::runner::steps::tls_tcp::tcp_pod(std::net::SocketAddr::new(ip, port))
+                    .await
+                    .map_err(|e| format!("connection {}: {e}", i + 1))?;
+                if !pod.starts_with(&prefix) {
+                    return Err(format!("connection {}: answered by pod {pod:?}, want one starting with {prefix:?}", i + 1));
+                }
+            }
+            Ok(())
+        }
+        Custom::TcpReady { port } => {
+            let gw = neighbour_gateway(steps, index).ok_or("no step around it names the Gateway")?;
+            let (ip, port) = ctx.gateway_target(&gw, "tcp", Some(port)).await?;
+            let addr = std::net::SocketAddr::new(ip, port);
+            let start = Instant::now();
+            loop {
+                match crate::runner::steps::tls_tcp::tcp_pod(addr).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) if start.elapsed() >= ctx.shared.limits.requests => {
+                        return Err(format!("no echo exchange on {addr} within {:?}: {e}", ctx.shared.limits.requests))
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        }
     }
 }
 
@@ -410,6 +457,37 @@ async fn mirror_distribution(
     Err(format!("mirror distribution failed after {ATTEMPTS} attempts; {last}"))
 }
 
+/// Sequential requests whose echoed header names the backend that answered.
+async fn header_names_backend(ctx: &mut CaseCtx, gateway: &str, port: u16, times: usize, header: &str) -> Result<(), String> {
+    use crate::runner::http_client::{send, ClientRequest, Proto};
+    let (ip, port) = ctx.gateway_target(gateway, "http", Some(port)).await?;
+    let addr = std::net::SocketAddr::new(ip, port);
+    for i in 0..times {
+        let req = ClientRequest {
+            addr,
+            proto: Proto::Http1,
+            host: if port == 80 { ip.to_string() } else { addr.to_string() },
+            method: "GET".into(),
+            path: "/".into(),
+            headers: Vec::new(),
+            body: None,
+            tls: None,
+            timeout: Duration::from_secs(10),
+        };
+        let resp = send(&req).await.result.map_err(|e| format!("request {}: transport error: {}", i + 1, e.0))?;
+        let echoed: crate::runner::compare::Echoed =
+            serde_json::from_slice(&resp.body).map_err(|e| format!("request {}: status {}, body is not the echo JSON: {e}", i + 1, resp.status))?;
+        let values: Vec<&String> = echoed.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(header)).flat_map(|(_, v)| v).collect();
+        if values.len() != 1 {
+            return Err(format!("request {}: header {header} has {} values {values:?}, want exactly one", i + 1, values.len()));
+        }
+        if !echoed.pod.starts_with(values[0].as_str()) {
+            return Err(format!("request {}: header {header} is {:?} but pod {:?} answered", i + 1, values[0], echoed.pod));
+        }
+    }
+    Ok(())
+}
+
 /// Upstream setupEndpointSlices: fill the manual IPv4 slices with the Deployment's pod addresses.
 fn setup_endpoint_slices(ctx: &mut CaseCtx, deployment: &str, slices: &[String], namespace: &str) -> Result<(), String> {
     let pods = ctx.deployment_pods(deployment);
@@ -451,5 +529,45 @@ mod tests {
         );
         assert!(recognise("Upstream GatewayMustHaveLatestConditions: wait until every condition in status.conditions of Gateway ns/gw has observedGeneration = metadata.generation. Then do something unheard of.").is_none());
         assert!(recognise("Something nobody wrote a recogniser for").is_none());
+    }
+
+    #[test]
+    fn recognises_the_procedures_of_the_shared_cases() {
+        let dir = std::path::Path::new("/work/shared/conformance/cases");
+        if !dir.exists() {
+            println!("cases folder absent: not checked");
+            return;
+        }
+        let cases = crate::runner::case::load_dir(dir).expect("cases");
+        let must = [
+            "HTTPRouteRequestHeaderModifierBackendWeights",
+            "TCPRouteMultipleRoutesAttachment",
+            "TCPRouteWeightedRouting",
+            "HTTPRouteRequestPercentageMirror",
+            "HTTPRouteServiceTypes",
+            "GatewayModifyListeners",
+            "GatewayClassObservedGenerationBump",
+            "HTTPRouteObservedGenerationBump",
+            "GatewayOptionalAddressValue",
+        ];
+        for c in &cases {
+            for s in &c.case.steps {
+                if let Step::Custom(t) = &s.kind {
+                    let r = recognise(t);
+                    if must.contains(&c.case.name.as_str()) {
+                        assert!(r.is_some(), "{}: not recognised: {t}", c.case.name);
+                    }
+                    if r.is_none() {
+                        println!("unrecognised in {}: {}", c.case.name, t.chars().take(80).collect::<String>());
+                    }
+                }
+            }
+        }
+        let mirror = cases.iter().find(|c| c.case.name == "HTTPRouteRequestPercentageMirror").expect("case");
+        let found: Vec<Custom> = mirror.case.steps.iter().filter_map(|s| match &s.kind { Step::Custom(t) => recognise(t), _ => None }).collect();
+        assert_eq!(
+            found[0],
+            Custom::MirrorDistribution { p: 0.2, mirror_ns: "gateway-conformance-infra".into(), mirror: "infra-backend-v2".into(), path: "/percent-mirror".into(), min: 74, max: 126 }
+        );
     }
 }

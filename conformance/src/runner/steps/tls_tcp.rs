@@ -94,7 +94,7 @@ pub async fn tls(ctx: &mut CaseCtx, s: &TlsStep) -> Result<(), String> {
     }
 }
 
-async fn tcp_exchange<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<serde_json::Value, String> {
+pub async fn tcp_exchange<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<serde_json::Value, String> {
     let mut r = BufReader::new(stream);
     let mut line = String::new();
     tokio::time::timeout(IO_TIMEOUT, r.read_line(&mut line)).await.map_err(|_| "no welcome line".to_string())?.map_err(|e| format!("read: {e}"))?;
@@ -176,4 +176,15 @@ pub async fn tcp(ctx: &mut CaseCtx, s: &TcpStep) -> Result<(), String> {
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
+}
+
+/// One plain TCP echo exchange: the pod that answered.
+pub async fn tcp_pod(addr: SocketAddr) -> Result<String, String> {
+    let tcp = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr)).await.map_err(|_| "connect timeout".to_string())?.map_err(|e| format!("connect {addr}: {e}"))?;
+    let v = tcp_exchange(tcp).await?;
+    let pod = v.get("pod").and_then(|p| p.as_str()).unwrap_or("").to_string();
+    if pod.is_empty() {
+        return Err("TEST answer names no pod".into());
+    }
+    Ok(pod)
 }

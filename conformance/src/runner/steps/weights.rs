@@ -51,6 +51,9 @@ pub async fn run(ctx: &mut CaseCtx, s: &WeightsStep) -> Result<(), String> {
     if s.protocol.as_deref() == Some("grpc") {
         return run_grpc(ctx, s).await;
     }
+    if s.protocol.as_deref() == Some("tcp") {
+        return run_tcp(ctx, s).await;
+    }
     if s.protocol.as_deref().is_some_and(|p| p != "http") {
         return Err(format!("weights with protocol {:?} is not implemented by the runner", s.protocol));
     }
@@ -120,6 +123,38 @@ pub async fn run(ctx: &mut CaseCtx, s: &WeightsStep) -> Result<(), String> {
         }
     }
     Err(format!("weighted distribution not met after {ATTEMPTS} attempts; last {last}"))
+}
+
+/// Weighted distribution of TCP connections (each sample a new connection sending TEST).
+async fn run_tcp(ctx: &mut CaseCtx, s: &WeightsStep) -> Result<(), String> {
+    let (ip, port) = ctx.gateway_target(&s.gateway, "tcp", s.port).await?;
+    let addr = SocketAddr::new(ip, port);
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        let samples: Vec<Result<String, String>> = futures::stream::iter(
+            (0..SAMPLES).map(|_| async move { crate::runner::steps::tls_tcp::tcp_pod(addr).await.map(|p| backend_of(&p)) }),
+        )
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+        let mut counts = BTreeMap::new();
+        let mut error = None;
+        for s in samples {
+            match s {
+                Ok(b) => *counts.entry(b).or_insert(0usize) += 1,
+                Err(e) => error = Some(e),
+            }
+        }
+        let verdict = match error {
+            Some(e) => Err(format!("a sample failed: {e}")),
+            None => check_distribution(&counts, &s.expected, SAMPLES),
+        };
+        match verdict {
+            Ok(()) => return Ok(()),
+            Err(e) => last = format!("attempt {}: {e}", attempt + 1),
+        }
+    }
+    Err(format!("weighted TCP distribution not met after {ATTEMPTS} attempts; last {last}"))
 }
 
 /// Weighted distribution of gRPC calls (the pod comes from the echoed context).
