@@ -13,18 +13,30 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use pingora_http::RequestHeader;
 use tokio::sync::Semaphore;
-use weir_model::Cluster;
+use weir_model::{Cluster, UpstreamProtocol};
 
 use crate::balance::pick_endpoint;
 
 /// Bodies up to this size are mirrored; larger bodies are not buffered and
 /// the copy is sent without one.
 pub const MIRROR_BODY_LIMIT: usize = 64 * 1024;
+const HOP_BY_HOP: [&str; 8] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
 const MIRROR_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct Mirror {
     client: Client<HttpConnector, Full<Bytes>>,
+    /// For h2c clusters (prior knowledge): they may refuse HTTP/1.1.
+    h2c_client: Client<HttpConnector, Full<Bytes>>,
     permits: Arc<Semaphore>,
 }
 
@@ -62,7 +74,10 @@ impl Mirror {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(MIRROR_TIMEOUT));
         Mirror {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: Client::builder(TokioExecutor::new()).build(connector.clone()),
+            h2c_client: Client::builder(TokioExecutor::new())
+                .http2_only(true)
+                .build(connector),
             permits: Arc::new(Semaphore::new(max_in_flight)),
         }
     }
@@ -89,7 +104,10 @@ impl Mirror {
             let Some(request) = build_request(&pending.header, endpoint, body.clone()) else {
                 continue;
             };
-            let client = self.client.clone();
+            let client = match cluster.protocol {
+                UpstreamProtocol::H2c => self.h2c_client.clone(),
+                UpstreamProtocol::Http1 | UpstreamProtocol::WebSocket => self.client.clone(),
+            };
             tokio::spawn(async move {
                 let _permit = permit;
                 match tokio::time::timeout(MIRROR_TIMEOUT, client.request(request)).await {
@@ -113,8 +131,9 @@ fn build_request(
         .method(header.method.clone())
         .uri(uri);
     for (name, value) in header.headers.iter() {
-        // Framing is recomputed for the (possibly dropped) body.
-        if name == http::header::CONTENT_LENGTH || name == http::header::TRANSFER_ENCODING {
+        // Framing is recomputed for the (possibly dropped) body, and
+        // hop-by-hop headers belong to the client's connection (h2 forbids them).
+        if HOP_BY_HOP.contains(&name.as_str()) {
             continue;
         }
         builder = builder.header(name, value);

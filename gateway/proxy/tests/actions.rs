@@ -327,6 +327,28 @@ async fn mirror_receives_a_copy() {
     );
     assert_eq!(seen[1].method, "POST");
     assert_eq!(&seen[1].body[..], b"payload");
+
+    // A mirror to an h2c cluster speaks HTTP/2 with prior knowledge.
+    let h2_shadow = Backend::start("h2-shadow", Behavior::Echo).await;
+    let (name, mut c) = cluster("h2-shadow", &[&h2_shadow]);
+    c.protocol = UpstreamProtocol::H2c;
+    let mut r = route("r", prefix("/"), forward("primary"));
+    r.filters = vec![Filter::Mirror {
+        cluster: Some("h2-shadow".into()),
+        percent: 100.0,
+    }];
+    let (_gw2, port2) = serve(vec![r], vec![cluster("primary", &[&primary]), (name, c)]).await;
+    assert_eq!(get(port2, "h", "/h2").await.status, 200);
+    for _ in 0..100 {
+        if !h2_shadow.seen().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        h2_shadow.seen().first().map(|s| s.version),
+        Some(http::Version::HTTP_2)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
