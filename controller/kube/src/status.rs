@@ -40,6 +40,10 @@ pub fn diff(index: &Index, desired: &[ObjectStatus]) -> Vec<StatusPatch> {
         let empty = json!({});
         let current = index.current_status(&key).unwrap_or(&empty);
         let wanted = if status.kind.ends_with("Route") {
+            if parents_of(&status.status, ours).is_empty() && parents_of(current, ours).is_empty() {
+                // Not attached to our Gateways, now or before: not ours to write.
+                continue;
+            }
             route_status(current, &status.status, ours)
         } else if status.status.as_object().is_some_and(|m| !m.is_empty()) {
             status.status.clone()
@@ -67,6 +71,17 @@ fn route_status(current: &Value, desired: &Value, ours: &str) -> Value {
         .collect();
     parents.extend(desired.get("parents").and_then(Value::as_array).into_iter().flatten().cloned());
     json!({ "parents": parents })
+}
+
+/// The `parents` entries written by controller `ours`.
+fn parents_of<'a>(status: &'a Value, ours: &str) -> Vec<&'a Value> {
+    status
+        .get("parents")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|p| p.get("controllerName").and_then(Value::as_str) == Some(ours))
+        .collect()
 }
 
 /// Whether `current` already says what `wanted` says, for the fields

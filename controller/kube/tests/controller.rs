@@ -24,6 +24,9 @@ async fn cluster() -> FakeApi {
         api.apply(object);
     }
     api.apply(http_route("app", "web", ("app", "gw"), "a.example.com", "echo"));
+    // Attached to another controller's Gateway: its status is not ours.
+    api.apply(gateway("app", "foreign", "other", 9090));
+    api.apply(http_route("app", "foreign-route", ("app", "foreign"), "f.example.com", "echo"));
     api
 }
 
@@ -69,6 +72,10 @@ async fn objects_flow_to_snapshots_and_status_patches() {
         (condition(&status["parents"][0]["conditions"], "Accepted")["observedGeneration"] == 2).then_some(())
     })
     .await;
+
+    // Routes of other controllers' Gateways, and those Gateways, are left alone.
+    assert!(patches_to(&api, "/httproutes/foreign-route/status").is_empty());
+    assert!(patches_to(&api, "/gateways/foreign/status").is_empty());
 
     // No churn: once settled, nothing more is written.
     tokio::time::sleep(Duration::from_millis(600)).await;
