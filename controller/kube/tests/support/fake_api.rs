@@ -39,6 +39,8 @@ struct State {
     patches: Vec<(String, Value)>,
     lists: BTreeMap<String, usize>,
     refuse_watches: bool,
+    /// TokenReview answers: token → (username, audience).
+    tokens: BTreeMap<String, (String, String)>,
 }
 
 #[derive(Clone)]
@@ -182,6 +184,11 @@ impl FakeApi {
     /// How many times a collection (path) was listed.
     pub fn lists(&self, path: &str) -> usize {
         self.state.lock().unwrap().lists.get(path).copied().unwrap_or(0)
+    }
+
+    /// Makes TokenReviews accept `token` as `username`, issued for `audience`.
+    pub fn add_token(&self, token: &str, username: &str, audience: &str) {
+        self.state.lock().unwrap().tokens.insert(token.into(), (username.into(), audience.into()));
     }
 
     /// Every collection path that was listed.

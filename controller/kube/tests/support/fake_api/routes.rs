@@ -70,6 +70,19 @@ impl FakeApi {
                 Some(object) => json_response(StatusCode::OK, &object),
                 None => status(404, "NotFound", &format!("{} {name} not found", target.collection.1)),
             },
+            (Method::POST, None) if target.collection.1 == "tokenreviews" => {
+                let mut review = body_json(req).await;
+                let token = review["spec"]["token"].as_str().unwrap_or_default().to_string();
+                let audiences = review["spec"]["audiences"].clone();
+                let tokens = self.state.lock().unwrap().tokens.clone();
+                review["status"] = match tokens.get(&token) {
+                    Some((user, audience)) if audiences.as_array().is_none_or(|a| a.iter().any(|x| x == audience)) => {
+                        json!({"authenticated": true, "user": {"username": user}, "audiences": [audience]})
+                    }
+                    _ => json!({"authenticated": false, "error": "invalid bearer token"}),
+                };
+                json_response(StatusCode::CREATED, &review)
+            }
             (Method::POST, None) => {
                 let body = body_json(req).await;
                 let name = body["metadata"]["name"].as_str().unwrap_or_default().to_string();
