@@ -11,7 +11,7 @@
 mod access_log;
 pub mod balance;
 pub mod cors;
-mod decide;
+pub mod decide;
 pub mod errors;
 mod filters;
 mod listeners;

@@ -45,6 +45,7 @@ pub struct WeirProxy {
 
 /// Per-request state. The `Arc`s pin the snapshot the request started with.
 pub struct RequestCtx {
+    pub(crate) served: Option<Arc<Served>>,
     pub(crate) start: Instant,
     pub(crate) host: String,
     pub(crate) path: String,
@@ -79,6 +80,7 @@ impl ProxyHttp for WeirProxy {
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
+            served: None,
             start: Instant::now(),
             host: String::new(),
             path: String::new(),

@@ -76,7 +76,9 @@ impl WeirProxy {
 
     /// Step: the route and what it does.
     pub(crate) async fn route(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        // The one snapshot load of this request.
         let served = self.table.load_full();
+        ctx.served = Some(served.clone());
         let table = &served.table;
         let Some(local) = local_addr(session) else {
             return self.reject(session, ctx, ProxyError::NoRoute).await;
@@ -254,14 +256,15 @@ impl WeirProxy {
             return;
         }
         ctx.mirror_started = true;
-        let Some(matched) = &ctx.matched else { return };
-        let served = self.table.load();
+        // The snapshot this request started with, not the newest one.
+        let Some(served) = ctx.served.clone() else {
+            return;
+        };
         let table = &served.table;
         let clusters: Vec<Arc<Cluster>> = mirrors(ctx.filters())
             .filter(|(_, percent)| *percent >= 100.0 || rand::random::<f64>() * 100.0 < *percent)
             .filter_map(|(name, _)| table.cluster(name).cloned())
             .collect();
-        let _ = matched;
         if clusters.is_empty() {
             return;
         }
