@@ -170,3 +170,165 @@ pub fn scheme(protocol: ListenerProtocol) -> &'static str {
         ListenerProtocol::Https => "https",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::net::{IpAddr, Ipv4Addr};
+    use weir_model::{
+        Listener, ListenerTls, Redirect, Route, RouteMatch, RouteSource, Snapshot, SniCertificate,
+        Timeouts, UpstreamProtocol, VirtualHost,
+    };
+
+    fn route(action: RouteAction) -> Route {
+        Route {
+            source: RouteSource {
+                kind: "HTTPRoute".into(),
+                namespace: "ns".into(),
+                name: "r".into(),
+                rule: 0,
+                rule_name: None,
+            },
+            matcher: RouteMatch::default(),
+            action,
+            filters: vec![],
+            timeouts: Timeouts::default(),
+            retry: None,
+        }
+    }
+
+    fn table(protocol: ListenerProtocol, vhosts: Vec<VirtualHost>) -> RouteTable {
+        let tls = (protocol == ListenerProtocol::Https).then(|| ListenerTls {
+            certificates: vec![SniCertificate {
+                hostname: Some("a.example".into()),
+                certificate: "c".into(),
+                gateway_listener: "gw/a".into(),
+            }],
+        });
+        let listener = Listener {
+            name: "l".into(),
+            address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8443,
+            protocol,
+            tls,
+            virtual_hosts: vhosts,
+        };
+        let cluster = Cluster {
+            name: "c".into(),
+            protocol: UpstreamProtocol::Http1,
+            endpoints: vec![],
+            connect_timeout: None,
+            tls: None,
+        };
+        let snapshot = Snapshot {
+            version: 1,
+            listeners: vec![listener],
+            clusters: BTreeMap::from([("c".to_string(), cluster)]),
+            certificates: BTreeMap::new(),
+        };
+        RouteTable::compile(&snapshot).0
+    }
+
+    fn run(t: &RouteTable, host: &str, sni: Option<&str>) -> Decision {
+        let headers = http::HeaderMap::new();
+        let req = RequestView {
+            method: "GET",
+            path: "/p",
+            query: Some("q=1"),
+            headers: &headers,
+            port: 8443,
+        };
+        let arrival = Arrival {
+            local: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            host,
+            tls: sni.is_some(),
+            sni,
+            roll: 0,
+        };
+        decide(t, arrival, &req).1
+    }
+
+    fn vhost(host: &str, listener: &str, action: RouteAction) -> VirtualHost {
+        VirtualHost {
+            hostname: host.into(),
+            gateway_listener: listener.into(),
+            routes: vec![route(action)],
+        }
+    }
+
+    #[test]
+    fn forward_redirect_and_invalid_backend() {
+        let forward = RouteAction::Forward(vec![WeightedBackend {
+            cluster: Some("c".into()),
+            weight: 1,
+            filters: vec![],
+        }]);
+        let invalid = RouteAction::Forward(vec![WeightedBackend {
+            cluster: Some("missing".into()),
+            weight: 1,
+            filters: vec![],
+        }]);
+        let redirect = RouteAction::Redirect(Redirect {
+            scheme: None,
+            hostname: None,
+            path: None,
+            port: None,
+            status: 302,
+        });
+        let t = table(
+            ListenerProtocol::Http,
+            vec![
+                vhost("f", "gw", forward),
+                vhost("i", "gw", invalid),
+                vhost("r", "gw", redirect),
+            ],
+        );
+        assert!(matches!(
+            run(&t, "f", None),
+            Decision::Forward { backend: 0, .. }
+        ));
+        assert!(matches!(
+            run(&t, "i", None),
+            Decision::Reject(ProxyError::InvalidBackend)
+        ));
+        match run(&t, "r", None) {
+            Decision::Redirect { status, location } => {
+                assert_eq!((status, location.as_str()), (302, "http://r:8443/p?q=1"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            run(&t, "none", None),
+            Decision::Reject(ProxyError::NoRoute)
+        ));
+    }
+
+    #[test]
+    fn misdirected_only_on_tls() {
+        let direct = || RouteAction::DirectResponse {
+            status: 200,
+            body: None,
+        };
+        let t = table(
+            ListenerProtocol::Https,
+            vec![
+                vhost("a.example", "gw/a", direct()),
+                vhost("b.example", "gw/b", direct()),
+            ],
+        );
+        assert!(matches!(
+            run(&t, "a.example", Some("a.example")),
+            Decision::Direct { .. }
+        ));
+        assert!(matches!(
+            run(&t, "b.example", Some("a.example")),
+            Decision::Reject(ProxyError::Misdirected)
+        ));
+        // No default certificate entry: an unknown SNI never makes a request misdirected.
+        assert!(matches!(
+            run(&t, "b.example", Some("z.example")),
+            Decision::Direct { .. }
+        ));
+    }
+}
