@@ -45,8 +45,8 @@ impl Drop for Controller {
     }
 }
 
-/// Starts the controller's tasks.
-pub async fn run(client: Client, opts: ControllerOptions) -> Controller {
+/// Starts the controller's tasks on the current Tokio runtime.
+pub fn run(client: Client, opts: ControllerOptions) -> Controller {
     // Gateway pods listen on every interface; clients use the Service's
     // address (see `addresses`).
     let pool = AddressPool::new("0.0.0.0/32".parse().expect("valid CIDR")).expect("a /32 pool has its address");
@@ -58,15 +58,24 @@ pub async fn run(client: Client, opts: ControllerOptions) -> Controller {
     let (secrets_tx, secrets_rx) = watch::channel(BTreeSet::new());
     let mut tasks = Vec::new();
 
-    let resources = crate::watch::resources(&client).await;
-    let mut kinds: BTreeSet<String> = resources.iter().map(|r| r.kind.clone()).collect();
-    kinds.insert("Secret".into());
-    for resource in resources {
-        tasks.push(tokio::spawn(crate::watch::watch_kind(client.clone(), resource, changes_tx.clone())));
-    }
-    tasks.push(tokio::spawn(crate::secrets::run(client.clone(), secrets_rx, changes_tx, opts.secret_refresh)));
+    tasks.push(tokio::spawn(crate::secrets::run(client.clone(), secrets_rx, changes_tx.clone(), opts.secret_refresh)));
     let outputs = crate::translator::Outputs { snapshots: snapshots_tx, patches: patches_tx, secrets: secrets_tx };
-    tasks.push(tokio::spawn(crate::translator::run(index, changes_rx, kinds, outputs)));
+    // Discovery may wait for the Gateway API CRDs; the snapshot server (and
+    // its /healthz) must not, so watching starts in its own task. Dropping
+    // the JoinSet (when this task is aborted) stops the watchers too.
+    let watch_client = client.clone();
+    tasks.push(tokio::spawn(async move {
+        let resources = crate::watch::resources(&watch_client).await;
+        let mut kinds: BTreeSet<String> = resources.iter().map(|r| r.kind.clone()).collect();
+        kinds.insert("Secret".into());
+        let mut set = tokio::task::JoinSet::new();
+        for resource in resources {
+            set.spawn(crate::watch::watch_kind(watch_client.clone(), resource, changes_tx.clone()));
+        }
+        drop(changes_tx);
+        set.spawn(crate::translator::run(index, changes_rx, kinds, outputs));
+        while set.join_next().await.is_some() {}
+    }));
 
     let (leader_tx, leader) = watch::channel(opts.lease.is_none());
     match opts.lease {

@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding --listen-address {}", args.listen_address))?;
     let lease = opts.lease.clone();
-    let controller = weir_kube::run(client.clone(), opts).await;
+    let controller = weir_kube::run(client.clone(), opts);
     let auth: Arc<dyn Authenticator> =
         Arc::new(TokenReviewer::new(client.clone(), vec![args.token_audience.clone()], args.allowed_gateways.clone()));
     let server = SnapshotServer::new(controller.snapshots.clone(), auth, POLL_TIMEOUT);

@@ -37,7 +37,7 @@ fn condition<'a>(conditions: &'a Value, type_: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_flow_to_snapshots_and_status_patches() {
     let api = cluster().await;
-    let controller = weir_kube::run(api.client(), options(None)).await;
+    let controller = weir_kube::run(api.client(), options(None));
 
     let (v1, _) = wait_for("a snapshot routing a.example.com", WAIT, || {
         snapshot_text(&controller).filter(|(_, text)| text.contains("a.example.com"))
@@ -94,7 +94,7 @@ async fn objects_flow_to_snapshots_and_status_patches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_watch_resumes_without_losing_events() {
     let api = cluster().await;
-    let controller = weir_kube::run(api.client(), options(None)).await;
+    let controller = weir_kube::run(api.client(), options(None));
     wait_for("the first snapshot", WAIT, || snapshot_text(&controller).filter(|(_, t)| t.contains("a.example.com"))).await;
     let routes = "/apis/gateway.networking.k8s.io/v1/httproutes";
     let lists = api.lists(routes);
@@ -126,8 +126,8 @@ async fn leadership_hands_over_status_writes() {
         duration: Duration::from_secs(1),
         renew_every: Duration::from_millis(200),
     };
-    let a = weir_kube::run(api.client(), options(Some(lease("a")))).await;
-    let b = weir_kube::run(api.client(), options(Some(lease("b")))).await;
+    let a = weir_kube::run(api.client(), options(Some(lease("a"))));
+    let b = weir_kube::run(api.client(), options(Some(lease("b"))));
 
     wait_for("the route status", WAIT, || api.get(GATEWAY_API, "HTTPRoute", "app", "web")?.get("status").cloned()).await;
     let (leader, follower) = if *a.leader.borrow() { (a, b) } else { (b, a) };

@@ -133,7 +133,7 @@ async fn two_gateways_follow_the_controller_and_survive_its_absence() {
         assert_eq!(ready.map(|r| r.0), Some(503), "ready before any snapshot");
     }
 
-    let controller = weir_kube::run(api.client(), options(None)).await;
+    let controller = weir_kube::run(api.client(), options(None));
     let auth: Arc<dyn Authenticator> =
         Arc::new(StaticTokens(vec![(TOKEN.into(), "system:serviceaccount:weir-system:weir-gateway".into())]));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", server_port)).await.unwrap();
@@ -202,7 +202,7 @@ async fn gateways_fetch_snapshots_over_tls() {
         api.apply(object);
     }
     api.apply(http_route("app", "web", ("app", "gw"), "a.example.com", "echo"));
-    let controller = weir_kube::run(api.client(), options(None)).await;
+    let controller = weir_kube::run(api.client(), options(None));
 
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = certificate_chain(&["127.0.0.1"]);

@@ -24,7 +24,7 @@ async fn referenced_secrets_are_fetched_by_name_and_rotations_are_picked_up() {
     api.apply(tls_secret("app", "www-tls", &cert, &key));
     api.apply(tls_secret("app", "unrelated", &cert, &key));
 
-    let controller = weir_kube::run(api.client(), options(None)).await;
+    let controller = weir_kube::run(api.client(), options(None));
     let served = wait_for("the listener certificate in the snapshot", WAIT, || certificate_pem(&controller, "app/www-tls")).await;
     assert_eq!(served.trim(), cert.trim());
     let snapshot = controller.snapshots.borrow().clone().unwrap();
