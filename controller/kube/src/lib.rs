@@ -7,12 +7,15 @@
 //! gateway replicas.
 //!
 //! - [`kinds`]: what is watched, and the RBAC those calls need.
-//! - [`watch`]: kube-runtime watchers feeding [`index`] changes.
+//! - [`controller`]: starts every task below ([`run`]).
+//! - [`watch`] + [`convert`]: kube-runtime watchers feeding [`index`] changes,
+//!   parsed by the standalone parser.
 //! - [`secrets`]: TLS Secrets fetched by name, only those Gateways reference.
 //! - [`translator`]: burst coalescing, translation, publication.
 //! - [`status`]: the status writer (idempotent, leader only).
 //! - [`lease`]: leader election on a coordination.k8s.io Lease.
-//! - [`server`] + [`auth`]: the snapshot stream gateway replicas poll.
+//! - [`server`] + [`auth`] + [`tls`]: the snapshot stream gateway replicas poll.
+//! - [`addresses`]: Gateway `status.addresses` from the gateway Service.
 #![forbid(unsafe_code)]
 
 pub mod addresses;
