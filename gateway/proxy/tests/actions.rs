@@ -208,7 +208,7 @@ async fn invalid_backend_share_answers_500_and_direct_response() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_timeout_answers_504() {
-    let slow = Backend::start("slow", Behavior::Delay(Duration::from_millis(500))).await;
+    let slow = Backend::start("slow", Behavior::Delay(Duration::from_secs(3))).await;
     let mut per_try = route("t", prefix("/backend"), forward("slow"));
     per_try.timeouts.backend_request = Some(Duration::from_millis(100));
     let mut overall = route("o", prefix("/request"), forward("slow"));
@@ -218,7 +218,7 @@ async fn backend_timeout_answers_504() {
     assert_eq!(get(port, "h", "/backend").await.status, 504);
     assert_eq!(get(port, "h", "/request").await.status, 504);
     assert!(
-        started.elapsed() < Duration::from_millis(900),
+        started.elapsed() < Duration::from_millis(2500),
         "timeouts cut the wait"
     );
 }
@@ -429,7 +429,7 @@ async fn retries_respect_the_request_timeout() {
     assert_eq!(get(port, "h", "/").await.status, 504);
     let elapsed = started.elapsed();
     assert!(
-        elapsed >= Duration::from_millis(280) && elapsed < Duration::from_millis(800),
+        elapsed >= Duration::from_millis(280) && elapsed < Duration::from_millis(1500),
         "{elapsed:?}"
     );
     let attempts = flaky.seen().len();
