@@ -26,7 +26,16 @@ pub(crate) fn gateway_class(class: &GatewayClass) -> Vec<Condition> {
             generation,
         ),
     };
-    vec![accepted]
+    // In standalone mode there are no installed CRDs to disagree with: the
+    // versions Weir reads (v1, v1beta1, v1alpha2, v1alpha3) are supported.
+    let supported = Condition::new(
+        "SupportedVersion",
+        true,
+        "SupportedVersion",
+        "Gateway API versions v1, v1beta1, v1alpha2 and v1alpha3 are supported",
+        generation,
+    );
+    vec![accepted, supported]
 }
 
 pub(crate) fn gateway_conditions(plan: &GatewayPlan<'_>) -> Vec<Condition> {
