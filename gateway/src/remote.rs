@@ -150,7 +150,7 @@ where
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.context("HTTP handshake")?;
     tokio::spawn(conn);
-    Ok(sender.send_request(request).await.context("sending the request")?)
+    sender.send_request(request).await.context("sending the request")
 }
 
 fn tls_connector(ca_file: Option<PathBuf>) -> anyhow::Result<tokio_rustls::TlsConnector> {
