@@ -52,6 +52,9 @@ use crate::proxy::Served;
 use crate::proxy::WeirProxy;
 use crate::table::RouteTable;
 
+/// Upper bound on attempts per request, whatever a route asks for.
+const MAX_ATTEMPTS: usize = 32;
+
 /// How often sockets that failed to bind are retried.
 const BIND_RETRY: Duration = Duration::from_secs(1);
 
@@ -233,6 +236,8 @@ fn server_conf(opts: &ProxyOptions) -> ServerConf {
         grace_period_seconds: Some(opts.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(opts.graceful_shutdown_timeout.as_secs()),
         upstream_keepalive_pool_size: opts.upstream_keepalive_pool_size,
+        // Only a safety cap: each route's retry budget decides the attempts.
+        max_retries: MAX_ATTEMPTS,
         ..ServerConf::default()
     }
 }

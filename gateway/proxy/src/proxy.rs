@@ -34,7 +34,7 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Durat
 #[derive(Debug, Default)]
 pub struct Served {
     pub table: RouteTable,
-    /// By cluster name.
+    /// By `Snapshot::clusters` key.
     pub upstream_tls: HashMap<String, Arc<PeerTls>>,
 }
 

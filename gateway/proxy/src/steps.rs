@@ -13,7 +13,7 @@ use weir_model::{Cluster, Filter};
 
 use crate::balance::pick_endpoint;
 use crate::cors;
-use crate::decide::{self, mirrors, Arrival, Decision};
+use crate::decide::{self, backend_of, mirrors, Arrival, Decision};
 use crate::errors::ProxyError;
 use crate::filters::{apply_request_header_filters, apply_response_header_filters};
 use crate::matching::RequestView;
@@ -133,8 +133,14 @@ impl WeirProxy {
                 Ok(true)
             }
             Decision::Forward { backend, cluster } => {
-                ctx.peer_tls = served.upstream_tls.get(&cluster.name).cloned();
                 ctx.backend = Some(backend);
+                // Keyed like `Snapshot::clusters`, i.e. by the backendRef's cluster key.
+                let key = ctx
+                    .matched
+                    .as_ref()
+                    .and_then(|m| backend_of(m, ctx.backend))
+                    .and_then(|b| b.cluster.as_deref());
+                ctx.peer_tls = key.and_then(|k| served.upstream_tls.get(k)).cloned();
                 ctx.cluster = Some(cluster);
                 let route = ctx.matched.as_ref().map(|m| &m.route().route);
                 ctx.budget = route.map(|r| Budget::new(ctx.start, &r.timeouts, r.retry.as_ref()));

@@ -193,7 +193,10 @@ async fn h2c_downstream_and_h2c_upstream() {
     assert_eq!(seen[0].version, http::Version::HTTP_11);
     // h2c cluster: the backend is spoken to with HTTP/2.
     assert_eq!(get(port, "h2.example", "/x").await.status, 200);
-    assert_eq!(a.seen()[1].version, http::Version::HTTP_2);
+    let seen = a.seen();
+    assert_eq!(seen[1].version, http::Version::HTTP_2);
+    assert_eq!(seen[1].host.as_deref(), Some("h2.example"));
+    assert_eq!(seen[1].path, "/x");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
