@@ -503,3 +503,78 @@ async fn weighted_backends_split_traffic_and_apply_their_own_filters() {
     assert!(b.seen().iter().all(|s| s.headers.get("x-to").is_some()));
     assert!(a.seen().iter().all(|s| s.headers.get("x-to").is_none()));
 }
+
+/// A backend that closes the first `failures` connections right after
+/// reading the request (no status line), then answers 200.
+async fn resetting_backend(
+    failures: usize,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = tcp.read(&mut buf).await;
+                if n >= failures {
+                    let _ = tcp
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                        )
+                        .await;
+                }
+                // Dropping the socket closes the connection.
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_on_connection_reset_within_attempts() {
+    use std::sync::atomic::Ordering;
+    let policy = RetryPolicy {
+        attempts: 2,
+        on_connect_failure: true,
+        ..Default::default()
+    };
+    for (failures, want_status, want_attempts) in [(2, 200, 3), (4, 503, 3)] {
+        let (addr, seen) = resetting_backend(failures).await;
+        let c = Cluster {
+            name: "reset".into(),
+            protocol: UpstreamProtocol::Http1,
+            endpoints: vec![Endpoint {
+                address: addr,
+                weight: 1,
+                locality: None,
+                labels: Default::default(),
+                ready: true,
+            }],
+            connect_timeout: None,
+            tls: None,
+        };
+        let mut r = route("r", prefix("/"), forward("reset"));
+        r.retry = Some(policy.clone());
+        let (_gw, port) = serve(vec![r], vec![("reset".into(), c)]).await;
+        assert_eq!(
+            get(port, "h", "/").await.status,
+            want_status,
+            "{failures} resets"
+        );
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            want_attempts,
+            "{failures} resets"
+        );
+    }
+}
