@@ -1,5 +1,5 @@
-//! Gateway `status.addresses` from the Service in front of the gateway
-//! replicas.
+//! Gateway status from the Service in front of the gateway replicas: its
+//! addresses, and whether any replica serves yet.
 //!
 //! In Kubernetes mode the gateway pods listen on every interface (the
 //! translation runs with the address pool `0.0.0.0/32`), so the address
@@ -54,6 +54,38 @@ pub fn set_gateway_addresses(statuses: &mut [ObjectStatus], service: Option<&Ser
     }
 }
 
+/// `Programmed` means the configuration reached the data plane. Gateway
+/// replicas turn ready only once they serve a snapshot, so with no ready
+/// endpoint behind the gateway Service a Gateway the translation found
+/// programmable is reported `Programmed=False` (`Pending`) instead. (Whether
+/// the replicas serve the *latest* snapshot is not tracked.)
+pub fn require_ready_replicas(statuses: &mut [ObjectStatus], ready_replicas: usize, service: &str) {
+    if ready_replicas > 0 {
+        return;
+    }
+    for status in statuses.iter_mut().filter(|s| s.kind == "Gateway") {
+        // The Gateway's own conditions, and each listener's.
+        let mut lists: Vec<&mut Value> = Vec::new();
+        let Some(map) = status.status.as_object_mut() else { continue };
+        for (key, value) in map.iter_mut() {
+            match key.as_str() {
+                "conditions" => lists.push(value),
+                "listeners" => lists.extend(value.as_array_mut().into_iter().flatten().filter_map(|l| l.get_mut("conditions"))),
+                _ => {}
+            }
+        }
+        for condition in lists.into_iter().filter_map(Value::as_array_mut).flatten() {
+            if condition["type"] == "Programmed" && condition["status"] == "True" {
+                condition["status"] = json!("False");
+                condition["reason"] = json!("Pending");
+                condition["message"] = json!(format!(
+                    "no gateway replica is ready yet (the Service {service} has no ready endpoints)"
+                ));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +105,30 @@ mod tests {
             service_addresses(&svc),
             vec![json!({"type": "IPAddress", "value": "203.0.113.7"}), json!({"type": "Hostname", "value": "lb.example.com"})]
         );
+    }
+
+    #[test]
+    fn not_programmed_without_a_ready_replica() {
+        let programmed = json!({"type": "Programmed", "status": "True", "reason": "Programmed"});
+        let invalid = json!({"type": "Programmed", "status": "False", "reason": "Invalid"});
+        let status = ObjectStatus {
+            api_version: "gateway.networking.k8s.io/v1".into(),
+            kind: "Gateway".into(),
+            namespace: Some("app".into()),
+            name: "gw".into(),
+            generation: 1,
+            status: json!({"conditions": [programmed.clone()],
+                           "listeners": [{"name": "a", "conditions": [programmed]}, {"name": "b", "conditions": [invalid]}]}),
+        };
+        let mut ready = vec![status.clone()];
+        require_ready_replicas(&mut ready, 2, "weir-system/weir-gateway");
+        assert_eq!(ready[0], status);
+        let mut none = vec![status];
+        require_ready_replicas(&mut none, 0, "weir-system/weir-gateway");
+        let s = &none[0].status;
+        assert_eq!(s["conditions"][0]["reason"], "Pending");
+        assert_eq!(s["listeners"][0]["conditions"][0]["reason"], "Pending");
+        assert_eq!(s["listeners"][1]["conditions"][0]["reason"], "Invalid", "other failures are kept");
     }
 
     #[test]

@@ -147,10 +147,33 @@ impl Index {
             service.status = converted.status.clone().and_then(|s| serde_json::from_value(s).ok());
             Some(service)
         });
-        if self.gateway_service.is_some() {
+        if let Some((ns, name)) = &self.gateway_service {
             crate::addresses::set_gateway_addresses(&mut statuses, service.as_ref());
+            let ready = self.ready_gateway_replicas(ns, name);
+            crate::addresses::require_ready_replicas(&mut statuses, ready, &format!("{ns}/{name}"));
         }
         Output { snapshot: Arc::new(snapshot), statuses, errors: translation.errors }
+    }
+}
+
+impl Index {
+    /// Ready endpoints of the gateway Service: gateway replicas report ready
+    /// only once they serve a snapshot.
+    fn ready_gateway_replicas(&self, ns: &str, service: &str) -> usize {
+        self.objects
+            .values()
+            .filter_map(|c| match &c.object {
+                Object::EndpointSlice(slice) => Some(slice),
+                _ => None,
+            })
+            .filter(|slice| {
+                slice.metadata.namespace.as_deref() == Some(ns)
+                    && slice.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")).map(String::as_str)
+                        == Some(service)
+            })
+            .flat_map(|slice| &slice.endpoints)
+            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
+            .count()
     }
 }
 

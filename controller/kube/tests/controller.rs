@@ -54,6 +54,19 @@ async fn objects_flow_to_snapshots_and_status_patches() {
     let gw = wait_for("the Gateway status", WAIT, || api.get(GATEWAY_API, "Gateway", "app", "gw")?.get("status").cloned()).await;
     assert_eq!(gw["addresses"], json!([{"type": "IPAddress", "value": "203.0.113.9"}]));
     assert_eq!(condition(&gw["conditions"], "Accepted")["observedGeneration"], 1);
+    // No gateway replica is ready yet: not programmed.
+    assert_eq!(condition(&gw["conditions"], "Programmed")["reason"], "Pending");
+
+    // A ready gateway replica (it serves a snapshot) behind the Service: programmed.
+    api.apply(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "weir-gateway-1", "namespace": "weir-system",
+                     "labels": {"kubernetes.io/service-name": "weir-gateway"}},
+        "addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.7"], "conditions": {"ready": true}}]}));
+    wait_for("Programmed=True once a replica is ready", WAIT, || {
+        let status = api.get(GATEWAY_API, "Gateway", "app", "gw")?["status"].clone();
+        (condition(&status["conditions"], "Programmed")["status"] == "True").then_some(())
+    })
+    .await;
 
     let route = wait_for("the route status", WAIT, || api.get(GATEWAY_API, "HTTPRoute", "app", "web")?.get("status").cloned()).await;
     assert_eq!(route["parents"][0]["controllerName"], CONTROLLER_NAME);
