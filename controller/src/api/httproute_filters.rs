@@ -23,6 +23,18 @@ pub struct HttpRouteFilter {
     pub url_rewrite: Option<UrlRewrite>,
     #[serde(default)]
     pub cors: Option<Cors>,
+    #[serde(default)]
+    pub extension_ref: Option<LocalObjectReference>,
+}
+
+/// `LocalObjectReference` (filter `extensionRef`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalObjectReference {
+    #[serde(default)]
+    pub group: String,
+    pub kind: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

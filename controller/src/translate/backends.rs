@@ -20,6 +20,13 @@ pub(crate) enum BackendError {
         group: String,
         kind: String,
     },
+    #[error("{field}: Weir has no extension filter {kind} {name:?} (group {group:?}); matching requests answer 500")]
+    UnsupportedFilter {
+        field: String,
+        group: String,
+        kind: String,
+        name: String,
+    },
     #[error(
         "{field}: reference to Service {namespace}/{name} is not permitted by any ReferenceGrant"
     )]
@@ -50,7 +57,10 @@ pub(crate) enum BackendError {
 impl BackendError {
     pub(crate) fn reason(&self) -> &'static str {
         match self {
-            BackendError::InvalidKind { .. } => "InvalidKind",
+            // "InvalidKind: [...] a reference to an unknown or unsupported Group and/or Kind"
+            BackendError::InvalidKind { .. } | BackendError::UnsupportedFilter { .. } => {
+                "InvalidKind"
+            }
             BackendError::RefNotPermitted { .. } => "RefNotPermitted",
             BackendError::BackendNotFound { .. } => "BackendNotFound",
             BackendError::UnsupportedProtocol { .. } => "UnsupportedProtocol",

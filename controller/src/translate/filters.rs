@@ -15,8 +15,13 @@ use crate::objects::ObjectSet;
 pub(crate) struct Converted {
     pub filters: Vec<Filter>,
     pub redirect: Option<Redirect>,
-    /// Mirror backends that could not be resolved (ResolvedRefs=False).
+    /// Mirror backends and extension filters that could not be resolved
+    /// (ResolvedRefs=False).
     pub backend_errors: Vec<BackendError>,
+    /// An ExtensionRef filter Weir cannot run: "the filter MUST NOT be
+    /// skipped. Instead, requests that would have been processed by that
+    /// filter MUST receive a HTTP error response."
+    pub unresolved_extension: bool,
 }
 
 /// What the filters may refer to.
@@ -116,6 +121,19 @@ pub(crate) fn convert(
             "CORS" => {
                 let c = filter.cors.as_ref().ok_or_else(|| missing("cors"))?;
                 out.filters.push(Filter::Cors(cors(c)));
+            }
+            "ExtensionRef" => {
+                let r = filter
+                    .extension_ref
+                    .as_ref()
+                    .ok_or_else(|| missing("extensionRef"))?;
+                out.unresolved_extension = true;
+                out.backend_errors.push(BackendError::UnsupportedFilter {
+                    field: format!("{field}.extensionRef"),
+                    group: r.group.clone(),
+                    kind: r.kind.clone(),
+                    name: r.name.clone(),
+                });
             }
             other => {
                 return Err(RuleError::new(

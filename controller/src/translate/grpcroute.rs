@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use weir_model::{
-    Cluster, HeaderMatch, PathMatch, Route, RouteMatch, RouteSource, StringMatch, Timeouts,
+    Cluster, HeaderMatch, PathMatch, Route, RouteAction, RouteMatch, RouteSource, StringMatch,
+    Timeouts,
 };
 
 use super::filters::{self, Env};
@@ -77,7 +78,14 @@ fn convert_rule(
     let mut errors = Vec::new();
     let converted = filters::convert(&env, &rule.filters, &format!("{field}.filters"), clusters)?;
     errors.extend(converted.backend_errors);
-    let action = forward(&env, &rule.backend_refs, field, clusters, &mut errors)?;
+    let action = if converted.unresolved_extension {
+        RouteAction::DirectResponse {
+            status: 500,
+            body: None,
+        }
+    } else {
+        forward(&env, &rule.backend_refs, field, clusters, &mut errors)?
+    };
     out.backend_errors.extend(errors);
     let source = RouteSource {
         kind: "GRPCRoute".to_string(),

@@ -87,6 +87,10 @@ fn convert_rule(
     let timeouts = timeouts(rule, field)?;
     let retry = retry(rule, field)?;
     let action = match converted.redirect {
+        _ if converted.unresolved_extension => RouteAction::DirectResponse {
+            status: 500,
+            body: None,
+        },
         // A redirect answers the request itself; backendRefs are not used.
         Some(redirect) => RouteAction::Redirect(redirect),
         None => forward(&env, &rule.backend_refs, field, clusters, &mut errors)?,
@@ -173,6 +177,8 @@ pub(crate) fn forward(
                 converted.filters.clone(),
             ));
         }
+        // Requests this backend's unresolved extension filter would see answer 500.
+        let cluster = cluster.filter(|_| !converted.unresolved_extension);
         backends.push(WeightedBackend {
             cluster,
             weight,
