@@ -9,6 +9,7 @@ mod gateway;
 mod grpcroute;
 mod hostname;
 mod httproute;
+mod kind_conflicts;
 mod listeners;
 mod matches;
 mod precedence;
@@ -120,6 +121,20 @@ pub fn translate(
             .iter()
             .map(|parent| attach::attach(objects, &gateways, r.kind, &r.ns, r.hostnames, parent))
             .collect();
+    }
+    let mut views: Vec<kind_conflicts::RouteView<'_>> = route_results
+        .iter_mut()
+        .map(|r| kind_conflicts::RouteView {
+            kind: r.kind,
+            ns: &r.ns,
+            name: &r.name,
+            created: r.meta.creation_timestamp.as_deref(),
+            outcomes: &mut r.outcomes,
+        })
+        .collect();
+    kind_conflicts::resolve(&mut views);
+    drop(views);
+    for r in &route_results {
         // "attachedRoutes [...] counts successfully attached Routes"; a route
         // naming one listener twice counts once.
         let mut counted = BTreeSet::new();
