@@ -18,14 +18,16 @@ pub struct Gateway {
     log: PathBuf,
 }
 
-/// `target/debug/weir-gateway` (or `WEIR_GATEWAY_BIN`). The test command
-/// builds the binaries before running the tests.
+/// `weir-gateway` from the target directory this test was built into (or
+/// `WEIR_GATEWAY_BIN`). The test command builds the binaries before the tests.
 pub fn gateway_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("WEIR_GATEWAY_BIN") {
         return PathBuf::from(path);
     }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = manifest.join("../target/debug/weir-gateway");
+    // Test executables live in <target>/<profile>/deps/.
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+    let path = profile_dir.join("weir-gateway");
     assert!(
         path.exists(),
         "{} is missing: build it first with `cargo build --bin weir-gateway` (tests/run.sh does)",
