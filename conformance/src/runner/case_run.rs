@@ -100,7 +100,16 @@ async fn run_inner(shared: Arc<RunShared>, lc: LoadedCase, slot: usize, work_dir
         case_secrets,
         step_index: 0,
         step_log_offsets: Vec::new(),
+        applied_addresses: HashMap::new(),
     };
+    ctx.applied_addresses = ctx
+        .store
+        .of_kind("Gateway")
+        .filter_map(|g| {
+            let addrs = g.get("spec")?.get("addresses")?.as_sequence()?.clone();
+            Some((format!("{}/{}", super::objects::namespace(g).unwrap_or(""), name(g)), addrs))
+        })
+        .collect();
     ctx.store.write_all(&config_dir).map_err(|e| format!("setup: writing config: {e:#}"))?;
     ctx.sync_backends().await.map_err(|e| format!("setup: echo backends: {e:#}"))?;
     let log_path = shared.log_dir.join(format!("{}.gateway.log", lc.case.name));

@@ -56,6 +56,8 @@ pub struct CaseCtx {
     /// Certificates generated for this case's own `secrets:`.
     pub case_secrets: Generated,
     pub step_index: usize,
+    /// Each Gateway's spec.addresses as applied at the start (INVALID, UNUSABLE, USABLE...).
+    pub applied_addresses: HashMap<String, Vec<Value>>,
     /// Gateway log size when each step began (for accessLog).
     pub step_log_offsets: Vec<u64>,
 }

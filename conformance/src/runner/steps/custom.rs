@@ -40,6 +40,12 @@ pub enum Custom {
     TcpSampling { port: u16, times: usize, prefix: String },
     /// Poll until a TCP connection is accepted and one echo exchange completes.
     TcpReady { port: u16 },
+    /// The runner already substituted the address placeholders when it built the objects.
+    AddressesSubstituted,
+    /// Merge-patch spec.addresses without the entry named INVALID/UNUSABLE (as applied), then latest conditions.
+    RemoveAddress { gateway: Option<String>, which: String },
+    /// status.addresses: exactly one entry, USABLE's value and type, neither INVALID's nor UNUSABLE's.
+    StatusHoldsUsableAddress,
 }
 
 fn re(pattern: &str) -> Regex {
@@ -143,6 +149,15 @@ pub fn recognise(text: &str) -> Option<Custom> {
     }
     if let Some(c) = regex!(r"^Readiness before sampling \(upstream tcp\.ExpectAddressBeAvailable then tcp\.ExpectEchoResponse\): poll until a plain TCP connection to the Gateway address on port (\d+) is accepted; then poll until one connection there completes the echo exchange").captures(&t) {
         return Some(Custom::TcpReady { port: c[1].parse().ok()? });
+    }
+    if t.starts_with("Before applying the manifest, the runner substitutes the addresses as upstream does: the entry with value PLACEHOLDER_UNUSABLE_ADDRS becomes one address the implementation supports but cannot use for this Gateway, and the entry with value PLACEHOLDER_USABLE_ADDRS one address it can use") {
+        return Some(Custom::AddressesSubstituted);
+    }
+    if let Some(c) = regex!(r"^JSON merge patch of (?:Gateway (\S+)|the Gateway) computed from the Gateway as read: spec\.addresses = the current list without the entries whose value equals (INVALID|UNUSABLE)'s value, i\.e\. \[[A-Z, ]+\](?: \(the list is replaced whole\))?\. Then upstream GatewayMustHaveLatestConditions \(every status condition at observedGeneration = metadata\.generation\)\.$").captures(&t) {
+        return Some(Custom::RemoveAddress { gateway: c.get(1).map(|m| m.as_str().to_string()), which: c[2].to_string() });
+    }
+    if t == "Poll the Gateway until status.addresses has exactly 1 entry (within the Gateway address time limit). Then the values of status.addresses must not include UNUSABLE's value or INVALID's value and must include USABLE's value, and the status entry whose value equals USABLE's value must have the same type as USABLE." {
+        return Some(Custom::StatusHoldsUsableAddress);
     }
     if let Some(c) = regex!(r"^Upstream setupEndpointSlices: list the Pods of Deployment (\S+) \(by its selector .*For each of the EndpointSlices (.+?) \(IPv4 pod addresses\) and .+? \(IPv6 pod addresses\) in (\S+), merge-patch its endpoints to one entry per pod address of that family").captures(&t) {
         return Some(Custom::SetupEndpointSlices {
@@ -333,6 +348,65 @@ pub async fn run(ctx: &mut CaseCtx, text: &str, steps: &[crate::runner::case::St
         Custom::SetupEndpointSlices { deployment, ipv4_slices, namespace } => {
             setup_endpoint_slices(ctx, &deployment, &ipv4_slices, &namespace)
         }
+        Custom::AddressesSubstituted => Ok(()),
+        Custom::RemoveAddress { gateway, which } => {
+            let gw = match gateway {
+                Some(g) => g,
+                None => neighbour_gateway(steps, index).ok_or("no step around it names the Gateway")?,
+            };
+            let applied = applied_addresses(ctx, &gw)?;
+            let idx = if which == "INVALID" { 0 } else { 1 };
+            let value = applied.get(idx).and_then(|a| a.get("value")).cloned().ok_or_else(|| format!("Gateway {gw}: no applied address {which}"))?;
+            let current: Vec<serde_yaml::Value> = ctx
+                .store
+                .get("Gateway", &gw)
+                .and_then(|g| g.get("spec")?.get("addresses")?.as_sequence().cloned())
+                .unwrap_or_default();
+            let remaining: Vec<serde_yaml::Value> = current.into_iter().filter(|a| a.get("value") != Some(&value)).collect();
+            let mut spec = serde_yaml::Mapping::new();
+            spec.insert("addresses".into(), serde_yaml::Value::Sequence(remaining));
+            let mut merge = serde_yaml::Mapping::new();
+            merge.insert("spec".into(), serde_yaml::Value::Mapping(spec));
+            let patch = crate::runner::case::ApplyStep::Patch(crate::runner::case::PatchSpec {
+                kind: "Gateway".into(),
+                object: gw.clone(),
+                merge: serde_yaml::Value::Mapping(merge),
+            });
+            crate::runner::steps::apply::apply(ctx, &patch).await?;
+            ctx.poll(limit, |v| latest_gateway_conditions(v, &gw)).await.map(|_| ())
+        }
+        Custom::StatusHoldsUsableAddress => {
+            let gw = neighbour_gateway(steps, index).ok_or("no step around it names the Gateway")?;
+            let applied = applied_addresses(ctx, &gw)?;
+            let field = |i: usize, k: &str| applied.get(i).and_then(|a| a.get(k)).and_then(|v| v.as_str()).map(String::from);
+            let (invalid, unusable, usable) = (field(0, "value"), field(1, "value"), field(2, "value"));
+            let usable_type = field(2, "type").unwrap_or_else(|| "IPAddress".into());
+            let usable = usable.ok_or_else(|| format!("Gateway {gw}: no applied USABLE address"))?;
+            ctx.poll(limit, |v| {
+                let g = v.require("Gateway", &gw)?;
+                let addrs = g.addresses();
+                if addrs.len() != 1 {
+                    return Err(format!("Gateway {gw}: {} status addresses, want 1", addrs.len()));
+                }
+                let values: Vec<&str> = addrs.iter().filter_map(|a| str_field(a, "value")).collect();
+                for bad in [&invalid, &unusable].into_iter().flatten() {
+                    if values.contains(&bad.as_str()) {
+                        return Err(format!("Gateway {gw}: status.addresses holds {bad}"));
+                    }
+                }
+                let entry = addrs
+                    .iter()
+                    .find(|a| str_field(a, "value") == Some(usable.as_str()))
+                    .ok_or_else(|| format!("Gateway {gw}: status.addresses {values:?} lacks the usable {usable}"))?;
+                let ty = str_field(entry, "type").unwrap_or("IPAddress");
+                if ty != usable_type {
+                    return Err(format!("Gateway {gw}: address {usable} has type {ty}, want {usable_type}"));
+                }
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+        }
         Custom::HeaderNamesBackend { port, times, header } => {
             let gw = neighbour_gateway(steps, index).ok_or("no step around it names the Gateway")?;
             header_names_backend(ctx, &gw, port, times, &header).await
@@ -457,6 +531,11 @@ async fn mirror_distribution(
     Err(format!("mirror distribution failed after {ATTEMPTS} attempts; {last}"))
 }
 
+/// A Gateway's spec.addresses as first applied (after placeholder substitution).
+fn applied_addresses(ctx: &CaseCtx, gateway: &str) -> Result<Vec<serde_yaml::Value>, String> {
+    ctx.applied_addresses.get(gateway).cloned().ok_or_else(|| format!("Gateway {gateway} had no spec.addresses when the case began"))
+}
+
 /// Sequential requests whose echoed header names the backend that answered.
 async fn header_names_backend(ctx: &mut CaseCtx, gateway: &str, port: u16, times: usize, header: &str) -> Result<(), String> {
     use crate::runner::http_client::{send, ClientRequest, Proto};
@@ -549,6 +628,7 @@ mod tests {
             "GatewayClassObservedGenerationBump",
             "HTTPRouteObservedGenerationBump",
             "GatewayOptionalAddressValue",
+            "GatewayStaticAddresses",
         ];
         for c in &cases {
             for s in &c.case.steps {
