@@ -96,12 +96,26 @@ fn handle(req: Request<Incoming>, state: &AdminState, proxy: &weir_proxy::ProxyH
                 errors: &published.errors,
             })
         }
-        "/config" => json(&*state.current().snapshot),
+        "/config" => json(&redacted(&state.current().snapshot)),
         _ => text(
             StatusCode::NOT_FOUND,
             "unknown path; try /ready, /healthz, /status or /config\n",
         ),
     }
+}
+
+/// The snapshot as JSON with every private key replaced: the admin API may be
+/// exposed to probes on the pod network, and keys never leave the process.
+fn redacted(snapshot: &weir_model::Snapshot) -> serde_json::Value {
+    let mut value = serde_json::to_value(snapshot).unwrap_or_default();
+    if let Some(certificates) = value.get_mut("certificates").and_then(|c| c.as_object_mut()) {
+        for certificate in certificates.values_mut() {
+            if let Some(key) = certificate.get_mut("key_pem") {
+                *key = serde_json::Value::String("<redacted>".into());
+            }
+        }
+    }
+    value
 }
 
 fn json<T: Serialize>(value: &T) -> Response<Full<Bytes>> {
@@ -120,4 +134,25 @@ fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
         .header("content-type", "text/plain; charset=utf-8")
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_dump_never_contains_private_keys() {
+        let mut snapshot = weir_model::Snapshot::default();
+        snapshot.certificates.insert(
+            "ns/cert".into(),
+            weir_model::Certificate {
+                cert_pem: "-----BEGIN CERTIFICATE-----".into(),
+                key_pem: "-----BEGIN PRIVATE KEY-----secret".into(),
+            },
+        );
+        let dump = redacted(&snapshot).to_string();
+        assert!(!dump.contains("secret"), "{dump}");
+        assert!(dump.contains("<redacted>"), "{dump}");
+        assert!(dump.contains("BEGIN CERTIFICATE"), "{dump}");
+    }
 }
