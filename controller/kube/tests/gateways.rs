@@ -35,7 +35,11 @@ impl Drop for Gateway {
 }
 
 fn binary() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/weir-gateway");
+    // Test executables live in <target>/<profile>/deps/; the binary sits in
+    // <target>/<profile>/, wherever CARGO_TARGET_DIR puts it.
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).map(PathBuf::from).unwrap_or_default();
+    let path = profile_dir.join("weir-gateway");
     assert!(path.exists(), "{} is missing: run `cargo build -p weir-gateway` first", path.display());
     path
 }
