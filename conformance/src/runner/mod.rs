@@ -121,10 +121,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<usize> {
         let permit = sem.clone().acquire_owned().await?;
         let slot = slots.lock().map_err(|_| anyhow::anyhow!("slot lock poisoned"))?.pop().unwrap_or(0);
         let shared = shared.clone();
-        let slots = slots.clone();
+        let slot_guard = SlotGuard { slots: slots.clone(), slot };
         let work_dir = work_dir.clone();
         let timeout = opts.case_timeout;
-        handles.push(tokio::spawn(async move {
+        let case_for_panic = c.case.clone();
+        handles.push((case_for_panic, tokio::spawn(async move {
             let case = c.case.clone();
             let start = Instant::now();
             let r = match tokio::time::timeout(timeout, case_run::run_case(shared, c, slot, work_dir)).await {
@@ -142,17 +143,16 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<usize> {
                 Outcome::Skipped(_) => "SKIP",
             };
             println!("{mark} {} ({:.1}s)", r.name, r.seconds);
-            if let Ok(mut s) = slots.lock() {
-                s.push(slot);
-            }
+            drop(slot_guard);
             drop(permit);
             r
-        }));
+        })));
     }
-    for h in handles {
+    for (case, h) in handles {
         match h.await {
             Ok(r) => results.push(r),
-            Err(e) => eprintln!("a case task panicked: {e}"),
+            // A runner bug must not make a case disappear from the report.
+            Err(e) => results.push(CaseResult::of(&case, Outcome::Failed(format!("runner task failed: {e}")), 0.0)),
         }
     }
     drop(shared);
@@ -167,4 +167,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<usize> {
     println!("report: {}; gateway logs: {}; took {:.0}s", opts.report.display(), log_dir.display(), started.elapsed().as_secs_f64());
     print!("{}", report::summary(&results, &levels));
     Ok(results.iter().filter(|r| matches!(r.outcome, Outcome::Failed(_))).count())
+}
+
+/// Gives an address/port slot back when a case ends, even by panic.
+struct SlotGuard {
+    slots: Arc<std::sync::Mutex<Vec<usize>>>,
+    slot: usize,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.slots.lock() {
+            s.push(self.slot);
+        }
+    }
 }
