@@ -3,6 +3,8 @@
 pub mod access_log;
 pub mod apply;
 pub mod custom;
+pub mod custom_procedures;
+pub mod custom_recognise;
 pub mod grpc;
 pub mod misc;
 pub mod requests;
