@@ -5,6 +5,7 @@ pub mod backends;
 pub mod base64;
 pub mod case;
 pub mod case_run;
+pub mod case_steps;
 pub mod compare;
 pub mod context;
 pub mod endpoints;
