@@ -18,5 +18,5 @@ if [ ${#cases[@]} -eq 0 ]; then
   echo "conformance: $shared/conformance is absent; the conformance cases were NOT run." >&2
   exit 0
 fi
-target/debug/weir-conformance run "${cases[@]}" \
-  --report target/conformance-report.yaml
+"${CARGO_TARGET_DIR:-target}"/debug/weir-conformance run "${cases[@]}" \
+  --report "${CARGO_TARGET_DIR:-target}"/conformance-report.yaml
