@@ -296,11 +296,13 @@ impl BackendPool {
         match ready {
             Ok(Ok(true)) => {}
             Ok(Ok(false)) | Ok(Err(_)) => {
-                let status = child.try_wait().ok().flatten();
+                let status = child.wait().await.ok();
+                let log = std::fs::read_to_string(dir.join("echo.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(3).collect();
                 bail!(
-                    "weir-echo for pod {} exited before READY ({status:?}); see {}",
+                    "weir-echo for pod {} exited before READY ({status:?}): {}",
                     info.name,
-                    dir.join("echo.log").display()
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
                 )
             }
             Err(_) => bail!("weir-echo for pod {} printed no READY within {READY_TIMEOUT:?}", info.name),
