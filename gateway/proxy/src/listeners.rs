@@ -11,7 +11,14 @@ use std::time::Duration;
 use pingora_core::apps::ServerApp;
 use pingora_core::listeners::tls::Acceptor;
 use pingora_core::protocols::l4::stream::Stream as L4Stream;
-use pingora_core::protocols::{GetSocketDigest, SocketDigest, Stream};
+use pingora_core::protocols::raw_connect::ProxyDigest;
+use pingora_core::protocols::{GetProxyDigest, GetTimingDigest, TimingDigest};
+use pingora_core::protocols::{
+    GetSocketDigest, Peek, Shutdown, SocketDigest, Ssl, Stream, UniqueID, UniqueIDType,
+};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use async_trait::async_trait;
 use pingora_core::server::ShutdownWatch;
 use std::os::unix::io::AsRawFd;
 use tokio::net::{TcpListener, TcpSocket};
@@ -169,6 +176,122 @@ fn l4_stream(tcp: tokio::net::TcpStream, peer: SocketAddr) -> L4Stream {
     stream
 }
 
+/// Pingora's own listeners give each accepted plain stream a small write
+/// buffer (`DEFAULT_L4_WRITE_BUFFER_SIZE`, set through a crate-private
+/// setter); a stream built with `L4Stream::from` has none, so every write
+/// (response header, then body) becomes its own `send`. Pingora's h1/h2
+/// writers flush where a response part must go out, so buffering here only
+/// coalesces writes (header + body in one segment), as on Pingora's listeners.
+const WRITE_BUFFER: usize = 1460;
+
+/// An accepted plain TCP stream with a write buffer.
+#[derive(Debug)]
+struct Buffered(tokio::io::BufWriter<L4Stream>);
+
+impl Buffered {
+    fn new(stream: L4Stream) -> Self {
+        Buffered(tokio::io::BufWriter::with_capacity(WRITE_BUFFER, stream))
+    }
+}
+
+impl tokio::io::AsyncRead for Buffered {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Buffered {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        // BufWriter flushes what is buffered before shutting down.
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+#[async_trait]
+impl Shutdown for Buffered {
+    async fn shutdown(&mut self) {
+        if let Err(e) = tokio::io::AsyncWriteExt::shutdown(&mut self.0).await {
+            log::debug!("failed to shut down connection: {e}");
+        }
+    }
+}
+
+impl UniqueID for Buffered {
+    fn id(&self) -> UniqueIDType {
+        self.0.get_ref().id()
+    }
+}
+
+impl Ssl for Buffered {}
+
+#[async_trait]
+impl Peek for Buffered {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
+        self.0.get_mut().try_peek(buf).await
+    }
+}
+
+impl GetTimingDigest for Buffered {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.0.get_ref().get_timing_digest()
+    }
+    fn get_read_pending_time(&self) -> Duration {
+        self.0.get_ref().get_read_pending_time()
+    }
+    fn get_write_pending_time(&self) -> Duration {
+        self.0.get_ref().get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for Buffered {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.0.get_ref().get_proxy_digest()
+    }
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.0.get_mut().set_proxy_digest(digest)
+    }
+}
+
+impl GetSocketDigest for Buffered {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.0.get_ref().get_socket_digest()
+    }
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.0.get_mut().set_socket_digest(digest)
+    }
+}
+
 /// SO_REUSEADDR lets a restarted gateway rebind while old connections sit in TIME_WAIT.
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
@@ -213,7 +336,7 @@ async fn accept_loop<A>(
         tokio::spawn(async move {
             let stream = l4_stream(tcp, peer);
             let stream: Stream = match tls {
-                None => Box::new(stream),
+                None => Box::new(Buffered::new(stream)),
                 Some(acceptor) => {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.tls_handshake(stream))
                         .await
