@@ -96,8 +96,9 @@ pub fn pem_certificate(der: &[u8]) -> String {
 }
 
 fn base64(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    // `::base64` is the crate; plain `base64` here would name this function.
+    use ::base64::Engine as _;
+    ::base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The server config for a data-plane TLS port, offering `alpn` protocols.
