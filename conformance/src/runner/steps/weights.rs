@@ -28,6 +28,19 @@ pub fn backend_of(pod: &str) -> String {
 }
 
 /// Checks sample counts against expected weights.
+/// Tallies one round of samples (backend name per sample) and checks the
+/// distribution; any failed sample fails the round.
+fn judge_samples(samples: Vec<Result<String, String>>, expected: &BTreeMap<String, f64>) -> Result<(), String> {
+    let mut counts = BTreeMap::new();
+    for sample in samples {
+        match sample {
+            Ok(backend) => *counts.entry(backend).or_insert(0usize) += 1,
+            Err(e) => return Err(format!("a sample failed: {e}")),
+        }
+    }
+    check_distribution(&counts, expected, SAMPLES)
+}
+
 pub fn check_distribution(counts: &BTreeMap<String, usize>, expected: &BTreeMap<String, f64>, total: usize) -> Result<(), String> {
     for (name, n) in counts {
         if !expected.contains_key(name) {
@@ -105,18 +118,7 @@ pub async fn run(ctx: &mut CaseCtx, s: &WeightsStep) -> Result<(), String> {
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-        let mut counts = BTreeMap::new();
-        let mut error = None;
-        for s in samples {
-            match s {
-                Ok(b) => *counts.entry(b).or_insert(0usize) += 1,
-                Err(e) => error = Some(e),
-            }
-        }
-        let verdict = match error {
-            Some(e) => Err(format!("a sample failed: {e}")),
-            None => check_distribution(&counts, &s.expected, SAMPLES),
-        };
+        let verdict = judge_samples(samples, &s.expected);
         match verdict {
             Ok(()) => return Ok(()),
             Err(e) => last = format!("attempt {}: {e}", attempt + 1),
@@ -137,18 +139,7 @@ async fn run_tcp(ctx: &mut CaseCtx, s: &WeightsStep) -> Result<(), String> {
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-        let mut counts = BTreeMap::new();
-        let mut error = None;
-        for s in samples {
-            match s {
-                Ok(b) => *counts.entry(b).or_insert(0usize) += 1,
-                Err(e) => error = Some(e),
-            }
-        }
-        let verdict = match error {
-            Some(e) => Err(format!("a sample failed: {e}")),
-            None => check_distribution(&counts, &s.expected, SAMPLES),
-        };
+        let verdict = judge_samples(samples, &s.expected);
         match verdict {
             Ok(()) => return Ok(()),
             Err(e) => last = format!("attempt {}: {e}", attempt + 1),
@@ -182,18 +173,7 @@ async fn run_grpc(ctx: &mut CaseCtx, s: &WeightsStep) -> Result<(), String> {
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-        let mut counts = BTreeMap::new();
-        let mut error = None;
-        for s in samples {
-            match s {
-                Ok(b) => *counts.entry(b).or_insert(0usize) += 1,
-                Err(e) => error = Some(e),
-            }
-        }
-        let verdict = match error {
-            Some(e) => Err(format!("a sample failed: {e}")),
-            None => check_distribution(&counts, &s.expected, SAMPLES),
-        };
+        let verdict = judge_samples(samples, &s.expected);
         match verdict {
             Ok(()) => return Ok(()),
             Err(e) => last = format!("attempt {}: {e}", attempt + 1),
